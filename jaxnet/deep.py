@@ -1,0 +1,334 @@
+"""The L-layer network engine, built from the lecture's forward/backward blocks.
+
+One engine serves every model: logistic regression is layer_dims [n_x, 1] with
+activations ("sigmoid",), the shallow network is [n_x, n_h, 1] with (g, "sigmoid"),
+and the deep network any longer list. For K classes the output is "softmax".
+
+Forward, layer l = 1..L (shapes for m examples in columns):
+
+    Z[l] = W[l] A[l-1] + b[l]           (n[l], m) = (n[l], n[l-1]) (n[l-1], m)
+                                                  + (n[l], 1) broadcast
+    A[l] = g[l](Z[l])                   (n[l], m);  A[0] = X
+
+Backward, l = L..1:
+
+    dZ[L] = A[L] - Y                    (sigmoid or softmax output, cross-entropy J)
+    dZ[l] = dA[l] * g[l]'(Z[l])         (elementwise)
+    dW[l] = (1/m) dZ[l] A[l-1]^T        (n[l], n[l-1])
+    db[l] = (1/m) sum(dZ[l], axis=1, keepdims=True)        (n[l], 1)
+    dA[l-1] = W[l]^T dZ[l]              (n[l-1], m)
+
+dZ[L] = A[L] - Y is the lecture's dA[L] * sigma'(Z[L]) with
+dA[L] = -(Y/A[L]) + (1-Y)/(1-A[L]) collapsed: the same value, but it never
+divides by A[L] or 1 - A[L], which are 0 when the output saturates.
+
+Hyperparameters of the lecture handled here:
+    L2:       J += lambd / (2m) * sum_l ||W[l]||^2,   dW[l] += (lambd / m) W[l]
+    dropout:  inverted dropout on hidden activations, A[l] = A[l] * D[l] / keep_prob,
+              D[l] ~ Bernoulli(keep_prob); backward dA[l] = dA[l] * D[l] / keep_prob.
+"""
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxnet.activations import get_activation, softmax
+from jaxnet.losses import compute_cost_from_logits, softmax_cross_entropy_from_logits
+from jaxnet.params import Grads, LayerCache, Params
+
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
+
+
+def linear_forward(A_prev: ArrayLike, W: ArrayLike, b: ArrayLike) -> jax.Array:
+    """Z = W A_prev + b, b broadcast over the m columns.
+
+    Args:
+        A_prev: activations of layer l-1, (n[l-1], m).
+        W: weights, (n[l], n[l-1]).
+        b: biases, (n[l], 1).
+
+    Returns:
+        Z: (n[l], m).
+    """
+    return jnp.dot(W, A_prev) + b
+
+
+def linear_backward(dZ: jax.Array, cache: LayerCache) -> tuple[jax.Array, dict]:
+    """Backward of Z = W A_prev + b for the cost J averaged over m.
+
+    dW = (1/m) dZ A_prev^T, db = (1/m) sum(dZ, axis=1, keepdims=True),
+    dA_prev = W^T dZ.
+
+    Args:
+        dZ: gradient of J (times m) w.r.t. Z, (n[l], m).
+        cache: the layer's forward cache (A_prev, W, b, Z).
+
+    Returns:
+        dA_prev (n[l-1], m) and grads {"W": dW (n[l], n[l-1]), "b": db (n[l], 1)}.
+    """
+    m = cache.A_prev.shape[1]
+    dW = jnp.dot(dZ, cache.A_prev.T) / m
+    db = jnp.sum(dZ, axis=1, keepdims=True) / m
+    dA_prev = jnp.dot(cache.W.T, dZ)
+    return dA_prev, {"W": dW, "b": db}
+
+
+def linear_activation_forward(
+    A_prev: ArrayLike, W: ArrayLike, b: ArrayLike, activation: str
+) -> tuple[jax.Array, LayerCache]:
+    """A = g(W A_prev + b) for a named activation g (any of ``ACTIVATIONS``).
+
+    Returns:
+        A (n[l], m) and the layer's cache (A_prev, W, b, Z).
+    """
+    A_prev = jnp.asarray(A_prev)
+    Z = linear_forward(A_prev, W, b)
+    A = (
+        softmax(Z, axis=0)
+        if activation == "softmax"
+        else get_activation(activation).forward(Z)
+    )
+    return A, LayerCache(A_prev, W, b, Z)
+
+
+def linear_activation_backward(
+    dA: jax.Array, cache: LayerCache, activation: str
+) -> tuple[jax.Array, dict]:
+    """dZ = dA * g'(Z), then ``linear_backward``: the lecture's generic block.
+
+    Args:
+        dA: gradient w.r.t. this layer's activations, (n[l], m).
+        cache: the layer's forward cache.
+        activation: name of g in ``ACTIVATIONS``.
+
+    Returns:
+        dA_prev (n[l-1], m) and grads {"W": (n[l], n[l-1]), "b": (n[l], 1)}.
+    """
+    dZ = dA * get_activation(activation).derivative(cache.Z)
+    return linear_backward(dZ, cache)
+
+
+def check_activations(activations: Sequence[str], num_layers: int) -> tuple[str, ...]:
+    """Validate one activation name per layer; the last must be an output one."""
+    activations = tuple(activations)
+    if len(activations) != num_layers:
+        raise ValueError(
+            f"need one activation per layer: {num_layers} layers but "
+            f"{len(activations)} activations {list(activations)}"
+        )
+    for name in activations[:-1]:
+        get_activation(name)
+    if activations[-1] not in OUTPUT_ACTIVATIONS:
+        raise ValueError(
+            f"the output activation must be one of {OUTPUT_ACTIVATIONS} (the cost is "
+            f"cross-entropy); got {activations[-1]!r}"
+        )
+    return activations
+
+
+def activations_for(
+    num_layers: int, hidden: str = "relu", output: str = "sigmoid"
+) -> tuple[str, ...]:
+    """("relu", ..., "relu", "sigmoid"): the lecture's usual choice for L layers."""
+    return (hidden,) * (num_layers - 1) + (output,)
+
+
+def check_inputs(params: Params, X: jax.Array, Y: jax.Array | None = None):
+    """Static shape checks in the lecture's terms; free under jit.
+
+    Raises:
+        ValueError: X is not (n_x, m) with n_x = n[0]; Y is not (n[L], m).
+    """
+    n_x = params[0]["W"].shape[1]
+    n_y = params[-1]["W"].shape[0]
+    if jnp.ndim(X) != 2 or X.shape[0] != n_x:
+        rows = (
+            ": are examples in rows? Pass X.T"
+            if jnp.ndim(X) == 2 and X.shape[1] == n_x
+            else ""
+        )
+        raise ValueError(
+            f"X must be (n_x, m) = ({n_x}, m) for layer_dims[0] = {n_x}; got "
+            f"{jnp.shape(X)}{rows}"
+        )
+    for l, (p, q) in enumerate(zip(params[:-1], params[1:], strict=True), start=1):
+        if q["W"].shape[1] != p["W"].shape[0] or p["b"].shape != (p["W"].shape[0], 1):
+            raise ValueError(
+                f"layer sizes do not chain: W[{l}] is {p['W'].shape}, b[{l}] is "
+                f"{p['b'].shape}, W[{l + 1}] is {q['W'].shape}"
+            )
+    if Y is not None:
+        m = X.shape[1]
+        if jnp.ndim(Y) != 2 or Y.shape != (n_y, m):
+            hint = " (reshape labels to (1, m))" if jnp.ndim(Y) == 1 else ""
+            raise ValueError(
+                f"Y must be (n_y, m) = ({n_y}, {m}) to match X {X.shape}; got "
+                f"{jnp.shape(Y)}{hint}"
+            )
+
+
+def dropout_mask(key, keep_prob, shape, dtype) -> jax.Array:
+    """Inverted-dropout mask D / keep_prob: 1/keep_prob w.p. keep_prob, else 0."""
+    keep = jax.random.bernoulli(key, keep_prob, shape)
+    return keep.astype(dtype) / jnp.asarray(keep_prob, dtype)
+
+
+def model_forward(
+    params: Params,
+    X: ArrayLike,
+    activations: Sequence[str],
+    *,
+    keep_prob: float = 1.0,
+    dropout_key=None,
+) -> tuple[jax.Array, list[LayerCache]]:
+    """Forward pass through all L layers, keeping every layer's cache.
+
+    Args:
+        params: L dicts {"W": (n[l], n[l-1]), "b": (n[l], 1)}.
+        X: inputs, (n_x, m), examples in columns.
+        activations: one name per layer, the last "sigmoid" or "softmax".
+        keep_prob: probability of keeping a hidden unit (inverted dropout); used
+            only when ``dropout_key`` is given. Never applied to X or the output.
+        dropout_key: ``jax.random`` key for the masks, or None for no dropout.
+
+    Returns:
+        AL (n[L], m) and the list of L caches; cache l-1 holds D[l] (already
+        divided by keep_prob) when dropout was applied to A[l].
+    """
+    X = jnp.asarray(X)
+    check_inputs(params, X)
+    activations = check_activations(activations, len(params))
+    num_layers = len(params)
+    keys = (
+        jax.random.split(dropout_key, num_layers) if dropout_key is not None else None
+    )
+    A = X
+    caches = []
+    for l, (layer, activation) in enumerate(zip(params, activations, strict=True)):
+        A, cache = linear_activation_forward(A, layer["W"], layer["b"], activation)
+        if keys is not None and l < num_layers - 1:
+            D = dropout_mask(keys[l], keep_prob, A.shape, A.dtype)
+            A = A * D
+            cache = cache._replace(D=D)
+        caches.append(cache)
+    return A, caches
+
+
+def output_cost(ZL: jax.Array, Y: jax.Array, output: str) -> jax.Array:
+    """Cross-entropy J from the output logits ZL (n[L], m), stable for any ZL."""
+    if output == "softmax":
+        return softmax_cross_entropy_from_logits(ZL, Y)
+    return compute_cost_from_logits(ZL, Y)
+
+
+def l2_penalty(params: Params, lambd, m: int) -> jax.Array:
+    """lambd / (2m) * sum_l ||W[l]||_F^2 (biases are not penalized)."""
+    return lambd / (2 * m) * sum(jnp.sum(jnp.square(layer["W"])) for layer in params)
+
+
+def _uses_l2(lambd) -> bool:
+    """False for None or a literal 0; traced lambdas (sweeps) keep the term."""
+    return lambd is not None and not (isinstance(lambd, int | float) and lambd == 0)
+
+
+def _total_cost(params, caches, X, Y, activations, lambd) -> jax.Array:
+    check_inputs(params, X, Y)
+    cost = output_cost(caches[-1].Z, Y, activations[-1])
+    if _uses_l2(lambd):
+        cost = cost + l2_penalty(params, lambd, X.shape[1])
+    return cost
+
+
+def model_backward(
+    AL: jax.Array,
+    Y: ArrayLike,
+    caches: Sequence[LayerCache],
+    activations: Sequence[str],
+    *,
+    lambd=0.0,
+) -> Grads:
+    """Hand-written backward pass of the cross-entropy cost (plus optional L2).
+
+    dZ[L] = AL - Y; then for l = L-1..1: dA[l] = W[l+1]^T dZ[l+1] (times the
+    dropout mask D[l] / keep_prob if one was applied), dZ[l] = dA[l] * g'(Z[l]),
+    and dW, db from ``linear_backward``; with L2, dW[l] += (lambd / m) W[l].
+
+    Args:
+        AL: output activations, (n[L], m).
+        Y: labels, (n[L], m) (one-hot for softmax).
+        caches: the L caches of ``model_forward``.
+        activations: the names used in the forward pass.
+        lambd: L2 regularization strength (0 for none).
+
+    Returns:
+        Grads with the structure of params: [{"W": dW[l], "b": db[l]}, ...].
+    """
+    Y = jnp.asarray(Y).astype(AL.dtype)
+    m = AL.shape[1]
+    dZ = AL - Y
+    grads = [None] * len(caches)
+    dA_prev, grads[-1] = linear_backward(dZ, caches[-1])
+    for l in reversed(range(len(caches) - 1)):
+        cache = caches[l]
+        dA = dA_prev if cache.D is None else dA_prev * cache.D
+        dA_prev, grads[l] = linear_activation_backward(dA, cache, activations[l])
+    if _uses_l2(lambd):
+        grads = [
+            {"W": g["W"] + (lambd / m) * cache.W, "b": g["b"]}
+            for g, cache in zip(grads, caches, strict=True)
+        ]
+    return grads
+
+
+def model_cost(
+    params: Params,
+    X: ArrayLike,
+    Y: ArrayLike,
+    activations: Sequence[str],
+    *,
+    lambd=0.0,
+    keep_prob: float = 1.0,
+    dropout_key=None,
+) -> jax.Array:
+    """The cost J(params) as one differentiable function (for ``jax.grad``).
+
+    J = cross-entropy(ZL, Y) averaged over m, plus lambd / (2m) sum ||W||^2.
+    """
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    _, caches = model_forward(
+        params, X, activations, keep_prob=keep_prob, dropout_key=dropout_key
+    )
+    return _total_cost(params, caches, X, Y, activations, lambd)
+
+
+def model_value_and_grads(
+    params: Params,
+    X: ArrayLike,
+    Y: ArrayLike,
+    activations: Sequence[str],
+    *,
+    lambd=0.0,
+    keep_prob: float = 1.0,
+    dropout_key=None,
+) -> tuple[jax.Array, Grads]:
+    """J and its gradient from the hand-written backward pass (one forward).
+
+    Same arguments and same value as ``model_cost``; the gradient equals
+    ``jax.grad(model_cost)`` under the same dropout key.
+    """
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    AL, caches = model_forward(
+        params, X, activations, keep_prob=keep_prob, dropout_key=dropout_key
+    )
+    cost = _total_cost(params, caches, X, Y, activations, lambd)
+    return cost, model_backward(AL, Y, caches, activations, lambd=lambd)
+
+
+def predict_proba(
+    params: Params, X: ArrayLike, activations: Sequence[str]
+) -> jax.Array:
+    """Output probabilities AL (n[L], m), no dropout."""
+    AL, _ = model_forward(params, X, activations)
+    return AL
