@@ -81,9 +81,9 @@ def find_dataset_dir(name: str, required: tuple[str, ...], data_dir=None) -> Pat
             return folder
     lines = [f"dataset {name!r} not found: need {', '.join(required)}. Searched:"]
     for folder, what in places:
+        if what == "cache" and not os.environ.get(ENV_VAR):
+            lines.append(f"  - ${ENV_VAR}/{name}  (${ENV_VAR} not set, skipped)")
         lines.append(f"  - {folder}  ({what})")
-    if not os.environ.get(ENV_VAR):
-        lines.append(f"  - ${ENV_VAR}/{name}  (${ENV_VAR} not set, skipped)")
     lines.append(
         f"Get it with: python -m jaxnet.data fetch {name} --from URL_OR_DIR "
         f"(writes to {cache_dir(name)}), or pass data_dir / set ${ENV_VAR}."
