@@ -184,7 +184,7 @@ def check_gradients(
         passed = ad_error <= autodiff_tol and (d is None or fd_error <= fd_tol)
         leaves.append(
             LeafCheck(
-                jax.tree_util.keystr(path),
+                jax.tree_util.keystr(path) or "(root)",
                 tuple(jnp.shape(p)),
                 ad_error,
                 fd_error,

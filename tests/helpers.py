@@ -1,5 +1,6 @@
 """Test helpers: pytree comparison with readable leaf paths."""
 
+import chex
 import jax
 import numpy as np
 
@@ -10,11 +11,7 @@ def assert_trees_close(actual, expected, rtol=1e-7, atol=1e-10):
     The structure is compared first, so a renamed key fails before any number is
     compared; each failing leaf is reported with its path, e.g. ``[1]['W']``.
     """
-    actual_struct = jax.tree.structure(actual)
-    expected_struct = jax.tree.structure(expected)
-    assert actual_struct == expected_struct, (
-        f"tree structures differ: {actual_struct} vs {expected_struct}"
-    )
+    chex.assert_trees_all_equal_structs(actual, expected)
     actual_leaves = jax.tree.leaves_with_path(actual)
     expected_leaves = jax.tree.leaves(expected)
     for (path, a), e in zip(actual_leaves, expected_leaves, strict=True):
