@@ -162,11 +162,30 @@ def check_inputs(params: Params, X: jax.Array, Y: jax.Array | None = None):
     if Y is not None:
         m = X.shape[1]
         if jnp.ndim(Y) != 2 or Y.shape != (n_y, m):
-            hint = " (reshape labels to (1, m))" if jnp.ndim(Y) == 1 else ""
+            hint = ""
+            if jnp.ndim(Y) == 1:
+                hint = (
+                    " (reshape labels to (1, m))"
+                    if n_y == 1
+                    else f" (one-hot encode: jaxnet.labels.one_hot(labels, {n_y}))"
+                )
             raise ValueError(
                 f"Y must be (n_y, m) = ({n_y}, {m}) to match X {X.shape}; got "
                 f"{jnp.shape(Y)}{hint}"
             )
+
+
+def check_keep_prob(keep_prob):
+    """keep_prob is a probability of keeping a unit: it must lie in (0, 1].
+
+    (Not a drop rate: stax's ``Dropout(rate)`` also takes the keep probability,
+    under the name rate.) Traced values (sweeps under jit/vmap) are not checked.
+    """
+    if isinstance(keep_prob, int | float) and not 0 < keep_prob <= 1:
+        raise ValueError(
+            f"keep_prob is the probability of keeping a unit and must be in (0, 1]; "
+            f"got {keep_prob}"
+        )
 
 
 def dropout_mask(key, keep_prob, shape, dtype) -> jax.Array:
@@ -200,6 +219,8 @@ def model_forward(
     X = jnp.asarray(X)
     check_inputs(params, X)
     activations = check_activations(activations, len(params))
+    if dropout_key is not None:
+        check_keep_prob(keep_prob)
     num_layers = len(params)
     keys = (
         jax.random.split(dropout_key, num_layers) if dropout_key is not None else None

@@ -138,9 +138,14 @@ def cross_entropy_from_logits(z: ArrayLike, y: ArrayLike) -> jax.Array:
 
 
 def cross_entropy_from_logits_derivative(z: ArrayLike, y: ArrayLike) -> jax.Array:
-    """dL/dz = sigmoid(z) - y = a - y (the lecture's dZ = A - Y), elementwise."""
+    """dL/dz = sigmoid(z) - y = a - y (the lecture's dZ = A - Y), elementwise.
+
+    Evaluated as (1 - y) sigmoid(z) - y sigmoid(-z), the same value since
+    sigmoid(-z) = 1 - sigmoid(z), but without the cancellation in a - 1 when
+    y = 1 and a rounds to 1 (z > ~9): full relative precision for any z.
+    """
     z, y = _as_float_pair(z, y)
-    return sigmoid(z) - y
+    return (1 - y) * sigmoid(z) - y * sigmoid(-z)
 
 
 def _check_labels_matrix(y_hat: jax.Array, y: jax.Array, name: str):

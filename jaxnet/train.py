@@ -27,6 +27,7 @@ from jax.typing import ArrayLike
 
 from jaxnet.deep import (
     check_activations,
+    check_keep_prob,
     model_cost,
     model_value_and_grads,
     predict_proba,
@@ -78,15 +79,6 @@ def value_and_grads(
     if grad == "autodiff":
         return jax.value_and_grad(model_cost)(params, X, Y, activations, **kwargs)
     raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {grad!r}")
-
-
-def check_keep_prob(keep_prob):
-    """keep_prob is a probability of keeping a unit: it must lie in (0, 1]."""
-    if isinstance(keep_prob, int | float) and not 0 < keep_prob <= 1:
-        raise ValueError(
-            f"keep_prob is the probability of keeping a unit and must be in (0, 1]; "
-            f"got {keep_prob}"
-        )
 
 
 def make_train_step(
