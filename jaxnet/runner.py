@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -82,6 +83,8 @@ def train_loop(
         print_fn: where cost lines go (default: tqdm.write, above the bar).
     """
     activations = check_activations(activations, len(params))
+    dtype = params[0]["W"].dtype  # the params' dtype sets the run's, as in fit
+    X, Y = jnp.asarray(X).astype(dtype), jnp.asarray(Y).astype(dtype)
     check_inputs(params, X, Y)
     if num_iterations < 1:
         raise ValueError(f"num_iterations must be >= 1; got {num_iterations}")
@@ -129,11 +132,17 @@ def train_loop(
             new_state, chunk_costs = run(state, X, Y)
             chunk_costs = np.asarray(chunk_costs)
             train_seconds += time.perf_counter() - start
-            if not np.all(np.isfinite(chunk_costs)):
-                bad = done + int(np.argmin(np.isfinite(chunk_costs)))
+            costs_finite = bool(np.all(np.isfinite(chunk_costs)))
+            # The chunk's last update is not costed inside it: check the params too.
+            if not costs_finite or not _all_finite(new_state.params):
+                if costs_finite:
+                    last = done + length - 1
+                    what = f"parameters are not finite after iteration {last}"
+                else:
+                    bad = done + int(np.argmin(np.isfinite(chunk_costs)))
+                    what = f"cost is not finite at iteration {bad}"
                 print_fn(
-                    f"cost is not finite at iteration {bad}: stopping; keeping "
-                    f"the parameters after iteration {done}"
+                    f"{what}: stopping; keeping the parameters after iteration {done}"
                 )
                 diverged = True
                 break
@@ -162,6 +171,11 @@ def train_loop(
         diverged,
         interrupted,
     )
+
+
+def _all_finite(tree) -> bool:
+    """Every entry of every leaf is finite (one host transfer per leaf)."""
+    return all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(tree))
 
 
 def cost_checkpoints(costs: np.ndarray, every: int) -> list[list[float]]:
