@@ -108,7 +108,7 @@ def train_loop(
         nonlocal compile_seconds
         if length not in compiled:
             start = time.perf_counter()
-            run = jax.jit(lambda s, x, y: run_steps(step, s, x, y, length))
+            run = jax.jit(lambda s, x, y: _chunk(step, s, x, y, length))
             compiled[length] = run.lower(state, X, Y).compile()
             compile_seconds += time.perf_counter() - start
         return compiled[length]
@@ -129,12 +129,12 @@ def train_loop(
             length = min(chunk, num_iterations - done)
             run = compiled_chunk(length)
             start = time.perf_counter()
-            new_state, chunk_costs = run(state, X, Y)
+            new_state, chunk_costs, params_finite = run(state, X, Y)
             chunk_costs = np.asarray(chunk_costs)
             train_seconds += time.perf_counter() - start
             costs_finite = bool(np.all(np.isfinite(chunk_costs)))
             # The chunk's last update is not costed inside it: check the params too.
-            if not costs_finite or not _all_finite(new_state.params):
+            if not costs_finite or not bool(params_finite):
                 if costs_finite:
                     last = done + length - 1
                     what = f"parameters are not finite after iteration {last}"
@@ -173,9 +173,15 @@ def train_loop(
     )
 
 
-def _all_finite(tree) -> bool:
-    """Every entry of every leaf is finite (one host transfer per leaf)."""
-    return all(bool(np.all(np.isfinite(leaf))) for leaf in jax.tree.leaves(tree))
+def _chunk(step, state, X, Y, length):
+    """``length`` scanned steps, plus whether every new parameter is finite.
+
+    The check runs on the device, so only one boolean crosses to the host.
+    """
+    state, costs = run_steps(step, state, X, Y, length)
+    leaves = jax.tree.leaves(state.params)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+    return state, costs, finite
 
 
 def cost_checkpoints(costs: np.ndarray, every: int) -> list[list[float]]:
