@@ -205,6 +205,7 @@ def train_one(name, cfg, data, args, dtype, key, run_dir) -> tuple[dict, list]:
         batch_size=args.batch_size,
         key=run_key,
         print_every=args.print_every,
+        unit="epoch" if args.batch_size else "iteration",
         progress=not args.no_progress,
         desc=name,
         on_chunk=lambda state, done: save(state.params, done),

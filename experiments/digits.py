@@ -137,6 +137,7 @@ def main(argv=None) -> dict:
         batch_size=args.batch_size,
         key=train_key,
         print_every=args.print_every,
+        unit="epoch",
         progress=not args.no_progress,
         desc="digits (epochs)",
     )

@@ -70,6 +70,7 @@ def train_loop(
     desc: str = "training",
     on_chunk: Callable[[TrainState, int], None] | None = None,
     print_fn: Callable[[str], None] | None = None,
+    unit: str = "iteration",
 ) -> RunResult:
     """Train with a progress bar and printed costs; see the module docstring.
 
@@ -81,6 +82,8 @@ def train_loop(
         on_chunk: called as ``on_chunk(state, iterations_done)`` after each good
             chunk, e.g. to write a checkpoint.
         print_fn: where cost lines go (default: tqdm.write, above the bar).
+        unit: what one iteration is called in the printed lines ("epoch" for
+            minibatch runs).
     """
     activations = check_activations(activations, len(params))
     dtype = params[0]["W"].dtype  # the params' dtype sets the run's, as in fit
@@ -150,7 +153,7 @@ def train_loop(
             costs.append(chunk_costs)
             for i in range(done, done + length):
                 if print_every and (i % print_every == 0 or i == num_iterations - 1):
-                    print_fn(f"Cost after iteration {i}: {chunk_costs[i - done]:.6f}")
+                    print_fn(f"Cost after {unit} {i}: {chunk_costs[i - done]:.6f}")
             done += length
             bar.update(length)
             if on_chunk is not None:
