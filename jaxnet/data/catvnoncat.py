@@ -49,8 +49,12 @@ class CatData(NamedTuple):
     test_images: np.ndarray
 
 
-def flatten_images(images: np.ndarray) -> np.ndarray:
+def _flatten_and_scale(images: np.ndarray) -> np.ndarray:
     """Flatten images to columns as the course does: images.reshape(m, -1).T / 255.
+
+    The same layout as ``jaxnet.preprocessing.flatten_images`` then
+    ``scale_pixels``, but in numpy float64 whatever ``jax_enable_x64`` says, so
+    the course's exact reproductions get the same X as the notebooks.
 
     Args:
         images: uint8 pixels, (m, h, w, c).
@@ -160,9 +164,9 @@ def load_catvnoncat(data_dir=None) -> CatData:
             f"{folder}: class names differ between files: {classes} vs {test_classes}"
         )
     return CatData(
-        X_train=flatten_images(train_x),
+        X_train=_flatten_and_scale(train_x),
         Y_train=train_y.reshape(1, -1).astype(np.float64),
-        X_test=flatten_images(test_x),
+        X_test=_flatten_and_scale(test_x),
         Y_test=test_y.reshape(1, -1).astype(np.float64),
         classes=classes,
         train_images=train_x,
