@@ -28,6 +28,7 @@ from jaxnet.deep import (
     predict_proba,
 )
 from jaxnet.gradcheck import GradCheckResult, check_gradients, relative_difference
+from jaxnet.labels import labels_from_one_hot, one_hot
 from jaxnet.losses import (
     compute_cost,
     compute_cost_from_logits,
@@ -43,6 +44,7 @@ from jaxnet.losses import (
     l3_loss,
     softmax_cross_entropy_from_logits,
 )
+from jaxnet.optimizers import OPTIMIZERS, build_optimizer
 from jaxnet.params import (
     Grads,
     LayerCache,
@@ -57,6 +59,7 @@ from jaxnet.preprocessing import (
     normalize_rows,
     scale_pixels,
 )
+from jaxnet.runner import RunResult, train_loop
 from jaxnet.train import (
     TrainState,
     accuracy,
@@ -72,6 +75,7 @@ __all__ = [
     "accuracy",
     "ACTIVATIONS",
     "activations_for",
+    "build_optimizer",
     "check_gradients",
     "compute_cost",
     "compute_cost_from_logits",
@@ -93,6 +97,7 @@ __all__ = [
     "l2_loss",
     "l2_loss_derivative",
     "l3_loss",
+    "labels_from_one_hot",
     "layer_dims_of",
     "LayerCache",
     "leaky_relu",
@@ -107,6 +112,8 @@ __all__ = [
     "model_forward",
     "model_value_and_grads",
     "normalize_rows",
+    "one_hot",
+    "OPTIMIZERS",
     "Params",
     "predict",
     "predict_proba",
@@ -114,6 +121,7 @@ __all__ = [
     "relu",
     "relu_derivative",
     "run_steps",
+    "RunResult",
     "scale_pixels",
     "sigmoid",
     "sigmoid_derivative",
@@ -123,6 +131,7 @@ __all__ = [
     "softplus_derivative",
     "tanh",
     "tanh_derivative",
+    "train_loop",
     "TrainState",
     "update_params",
     "value_and_grads",
