@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import (
+    finish_run,
     make_run_dir,
     parse_int_list,
     pyplot,
@@ -372,9 +373,7 @@ def main(argv=None) -> dict:
         plot_costs(run_dir / "costs.png", curves)
         shown = "deep" if "deep" in probs else list(probs)[-1]
         plot_misclassified(run_dir / "misclassified.png", shown, data, probs[shown])
-    print(f"\nrun folder: {run_dir}")
-    metrics["run_dir"] = str(run_dir)
-    return metrics
+    return finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,17 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
+def finish_run(run_dir: Path, metrics: dict) -> dict:
+    """Write metrics.json into the run folder, say where it is, and return metrics.
+
+    Every experiment ends here, so each run folder holds its metrics.json and
+    ``main`` returns the same dict, with ``run_dir`` added.
+    """
+    write_json(Path(run_dir) / "metrics.json", metrics)
+    print(f"run folder: {run_dir}")
+    return {**metrics, "run_dir": str(run_dir)}
+
+
 def parse_int_list(text: str) -> list[int]:
     """ "12288,20,7,5,1" -> [12288, 20, 7, 5, 1] (for --layer-dims)."""
     try:

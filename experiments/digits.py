@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import make_run_dir, parse_int_list, pyplot, write_json
+from experiments.common import finish_run, make_run_dir, parse_int_list, pyplot
 from jaxnet.data import load_mnist_t10k, split_digits
 from jaxnet.deep import activations_for
 from jaxnet.labels import one_hot
@@ -185,10 +185,7 @@ def main(argv=None) -> dict:
         title = f"held-out digits: {100 * test_acc:.2f} % correct"
         plot_confusion(C, run_dir / "confusion.png", title)
         metrics["plots"] = ["confusion.png"]
-    write_json(run_dir / "metrics.json", metrics)
-    print(f"wrote {run_dir}")
-    metrics["run_dir"] = str(run_dir)
-    return metrics
+    return finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.common import (
+    finish_run,
     make_run_dir,
     parse_float_list,
     pyplot,
     set_dtype,
-    write_json,
 )
 from jaxnet.params import init_params
 from jaxnet.runner import cost_checkpoints
@@ -143,11 +143,9 @@ def main(argv=None) -> dict:
         "data": "synthetic" if args.synthetic else "catvnoncat",
         "runs": runs,
     }
-    write_json(run_dir / "metrics.json", metrics)
     if not args.no_plots:
         plot_costs(run_dir / "costs.png", costs, args.learning_rates)
-    print(f"wrote {run_dir}")
-    return metrics
+    return finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":

@@ -30,11 +30,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from experiments.common import (
+    finish_run,
     make_run_dir,
     parse_float_list,
     pyplot,
     set_dtype,
-    write_json,
 )
 from jaxnet.data import load_catvnoncat
 from jaxnet.deep import activations_for
@@ -239,10 +239,7 @@ def main(argv=None) -> dict:
         title = f"{args.model}: mean +- std over {args.num_seeds} seeds"
         plot_results(results, run_dir / "regularization.png", title)
         metrics["plots"] = ["regularization.png"]
-    write_json(run_dir / "metrics.json", metrics)
-    print(f"wrote {run_dir}")
-    metrics["run_dir"] = str(run_dir)
-    return metrics
+    return finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import make_run_dir, pyplot, set_dtype, write_json
+from experiments.common import finish_run, make_run_dir, pyplot, set_dtype
 from jaxnet.logistic import propagate, propagate_loops
 
 NAME = "vectorization"
@@ -224,11 +224,9 @@ def main(argv=None) -> dict:
     print("\n" + jit_note(rows))
     metrics = {"device": str(jax.devices()[0]), "rows": rows}
     run_dir = make_run_dir(args.out, NAME)
-    write_json(run_dir / "metrics.json", metrics)
     if not args.no_plots:
         plot(run_dir / "timings.png", rows)
-    print(f"wrote {run_dir}")
-    return metrics
+    return finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":
