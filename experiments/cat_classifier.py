@@ -12,134 +12,98 @@ two-layer 100 % / 72 %, L-layer 98.56 % / 80 %. Depth helps on the test set.
     python -m experiments.cat_classifier --predict my_cat.jpg --checkpoint RUN/deep.npz
 
 The run folder (--out) gets metrics.json, costs.png, misclassified.png and one
-checkpoint per model (numpy .npz, see jaxnet.checkpoint), rewritten atomically
-after every --print-every iterations, so an interrupted or diverging run keeps
-its last good parameters.
+checkpoint per model (numpy .npz, see jaxnet.checkpoint) holding the whole
+training state (parameters, optimizer state, key, costs, flags), rewritten
+atomically every couple of seconds. Ctrl-C or SIGTERM stops within about a
+second, keeps the last chunk, writes everything and exits with 130 / 143;
+``--resume RUN_DIR`` continues the unfinished models and equals the run that
+was never stopped. A diverging run keeps its last good parameters and says so.
 """
 
-import argparse
-import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import (
-    finish_run,
-    make_run_dir,
-    parse_int_list,
-    pyplot,
-    set_dtype,
-    write_json,
-)
-from jaxnet.checkpoint import load_checkpoint, save_checkpoint
+from experiments import cli, common
+from experiments.runs import fingerprint, train_checkpointed
+from jaxnet.checkpoint import load_checkpoint
 from jaxnet.data import load_catvnoncat
 from jaxnet.deep import predict_proba
+from jaxnet.interrupts import StopOnSignal
 from jaxnet.optimizers import build_optimizer
 from jaxnet.params import course_init_params, init_params
-from jaxnet.runner import cost_checkpoints, train_loop
-from jaxnet.train import accuracy
+from jaxnet.runner import cost_checkpoints
 
 # The course's hyperparameters for each model.
 MODELS = {
     "logistic": dict(
-        layer_dims=[12288, 1],
-        hidden=None,
-        learning_rate=0.005,
-        iterations=2000,
-        init="zeros",
+        layer_dims=[12288, 1], learning_rate=0.005, iterations=2000, init="zeros",
         course_scale=None,
     ),
     "two_layer": dict(
-        layer_dims=[12288, 7, 1],
-        hidden="relu",
-        learning_rate=0.0075,
-        iterations=2500,
-        init="small",
-        course_scale="0.01",
+        layer_dims=[12288, 7, 1], learning_rate=0.0075, iterations=2500,
+        init="small", course_scale="0.01",
     ),
     "deep": dict(
-        layer_dims=[12288, 20, 7, 5, 1],
-        hidden="relu",
-        learning_rate=0.0075,
-        iterations=2500,
-        init="lecun",
-        course_scale="sqrt",
+        layer_dims=[12288, 20, 7, 5, 1], learning_rate=0.0075, iterations=2500,
+        init="lecun", course_scale="sqrt",
     ),
-}
+}  # fmt: skip
 IMAGE_SIZE = 64
+PROBA = jax.jit(predict_proba, static_argnums=2)  # A[L] for a whole split
+# Flags that change what a run computes: a resumed run must agree on them.
+RUN_FLAGS = (
+    "model", "grad", "dtype", "iterations", "learning_rate", "layer_dims", "hidden",
+    "init", "course_init", "seed", "optimizer", "momentum", "batch_size", "l2",
+    "keep_prob",
+)  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.cat_classifier",
-        description="Train the course cat / non-cat classifiers, or classify an image.",
-    )
-    p.add_argument("--model", choices=[*MODELS, "all"], default="all")
+def build_parser():
+    p = cli.build_parser(
+        "python -m experiments.cat_classifier",
+        "Train the course cat / non-cat classifiers, or classify an image.",
+        grad="manual", dtype="float32", iterations=None, learning_rate=None,
+        layer_dims=None, hidden="relu", init=None, seed=None, optimizer="gd",
+        momentum=0.9, batch_size=None, l2=0.0, keep_prob=1.0, print_every=100,
+        data=None,
+    )  # fmt: skip
     p.add_argument(
-        "--grad",
-        choices=["manual", "autodiff"],
-        default="manual",
-        help="hand-written backward pass or jax.grad",
-    )
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument(
-        "--iterations",
-        "--num-iterations",
-        dest="iterations",
-        type=int,
-        help="iterations (epochs with --batch-size); default: the course's",
-    )
-    p.add_argument("--learning-rate", type=float, help="default: the course's")
-    p.add_argument(
-        "--layer-dims",
-        type=parse_int_list,
-        help="e.g. 12288,20,7,5,1 (the deep model's sizes)",
-    )
-    p.add_argument("--hidden", default=None, help="hidden activation (default relu)")
-    p.add_argument(
-        "--init",
-        choices=["small", "zeros", "lecun", "xavier", "he"],
-        help="initialization (default: the course's scheme per model)",
+        "--model", choices=[*MODELS, "all"], default="all", help="which models"
     )
     p.add_argument(
         "--course-init",
         action="store_true",
-        help="the notebooks' exact numpy initialization (np.random.seed)",
+        help="the notebooks' exact numpy initialization (needs --dtype float64)",
     )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="random seed (default 0; 1 with --course-init, as the course)",
-    )
-    p.add_argument(
-        "--optimizer", choices=["gd", "momentum", "adam", "rmsprop"], default="gd"
-    )
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help="minibatch size (default: full batch, as the lecture)",
-    )
-    p.add_argument("--l2", type=float, default=0.0, help="L2 strength lambda")
-    p.add_argument(
-        "--keep-prob",
-        type=float,
-        default=1.0,
-        help="dropout keep probability for hidden layers (1 = off)",
-    )
-    p.add_argument("--print-every", type=int, default=100)
-    p.add_argument("--data", default=None, help="folder holding the two .h5 files")
-    p.add_argument(
-        "--out", default=None, help="run folder (default runs/cat_classifier-<time>)"
-    )
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--predict", metavar="IMAGE", help="classify this PNG/JPEG image")
-    p.add_argument("--checkpoint", metavar="PATH", help="checkpoint for --predict")
+    p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="model for --predict (default: the newest run's deep model)",
+    )
     return p
+
+
+def check_flags(args, parser) -> None:
+    """Combinations the parser cannot see; a usage error, before anything runs."""
+    if args.course_init and args.dtype != "float64":
+        parser.error(
+            "--course-init reproduces the course exactly only in float64: add "
+            "--dtype float64"
+        )
+    if args.layer_dims is not None:
+        if args.model == "logistic":
+            parser.error(
+                "--layer-dims sets the deep model's sizes; not --model logistic"
+            )
+        if args.layer_dims[0] != 12288 or args.layer_dims[-1] != 1:
+            parser.error(
+                f"--layer-dims must start at 12288 (64x64x3 pixels) and end at 1; "
+                f"got {args.layer_dims}"
+            )
 
 
 def model_config(name: str, args) -> dict:
@@ -147,12 +111,11 @@ def model_config(name: str, args) -> dict:
     cfg = dict(MODELS[name])
     if name == "deep" and args.layer_dims:
         cfg["layer_dims"] = list(args.layer_dims)
-    cfg["hidden"] = args.hidden or cfg["hidden"]
-    cfg["learning_rate"] = args.learning_rate or cfg["learning_rate"]
-    cfg["iterations"] = args.iterations or cfg["iterations"]
-    cfg["init"] = args.init or cfg["init"]
+    for flag in ("learning_rate", "iterations", "init"):
+        if getattr(args, flag) is not None:
+            cfg[flag] = getattr(args, flag)
     L = len(cfg["layer_dims"]) - 1
-    cfg["activations"] = [cfg["hidden"]] * (L - 1) + ["sigmoid"]
+    cfg["activations"] = [args.hidden] * (L - 1) + ["sigmoid"]
     return cfg
 
 
@@ -165,72 +128,65 @@ def initial_params(cfg: dict, args, dtype, key):
     return init_params(key, cfg["layer_dims"], method=method, dtype=dtype)
 
 
-def train_one(name, cfg, data, args, dtype, key, run_dir) -> tuple[dict, list]:
-    X_train, Y_train = (
-        jnp.asarray(data.X_train, dtype),
-        jnp.asarray(data.Y_train, dtype),
-    )
-    X_test, Y_test = jnp.asarray(data.X_test, dtype), jnp.asarray(data.Y_test, dtype)
+def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags) -> tuple:
+    """Train (or resume) one model; returns its metrics and what the plots need."""
+    X, Y = jnp.asarray(data.X_train, dtype), jnp.asarray(data.Y_train, dtype)
     init_key, run_key = jax.random.split(key)
     params = initial_params(cfg, args, dtype, init_key)
-    ckpt_path = run_dir / f"{name}.npz"
-
-    def save(params, iterations_done):
-        save_checkpoint(
-            ckpt_path,
-            params,
-            layer_dims=cfg["layer_dims"],
-            activations=cfg["activations"],
-            metadata={
-                "model": name,
-                "iterations_done": iterations_done,
-                "classes": list(data.classes),
-                "image_size": IMAGE_SIZE,
-            },
+    path = run_dir / f"{name}.npz"
+    optimizer = build_optimizer(
+        args.optimizer, cfg["learning_rate"], momentum=args.momentum
+    )
+    hyper = dict(
+        activations=cfg["activations"], learning_rate=cfg["learning_rate"],
+        optimizer=optimizer, grad=args.grad, lambd=args.l2,
+        keep_prob=args.keep_prob, batch_size=args.batch_size, key=run_key,
+    )  # fmt: skip
+    meta = {
+        "model": name, "classes": list(data.classes), "image_size": IMAGE_SIZE,
+        "flags": flags, "data": fingerprint(data.X_train, data.Y_train),
+    }  # fmt: skip
+    if not args.resume:
+        print(
+            f"\n== {name}: layer_dims {cfg['layer_dims']}, {cfg['iterations']} "
+            f"iterations, learning rate {cfg['learning_rate']}"
         )
-
-    print(
-        f"\n== {name}: layer_dims {cfg['layer_dims']}, {cfg['iterations']} iterations, "
-        f"learning rate {cfg['learning_rate']}"
-    )
-    result = train_loop(
-        params,
-        X_train,
-        Y_train,
-        activations=cfg["activations"],
-        num_iterations=cfg["iterations"],
-        optimizer=build_optimizer(args.optimizer, cfg["learning_rate"], args.momentum),
-        grad=args.grad,
-        lambd=args.l2,
-        keep_prob=args.keep_prob,
-        batch_size=args.batch_size,
-        key=run_key,
-        print_every=args.print_every,
+    result, finished = train_checkpointed(
+        name, params, X, Y, path=path, hyper=hyper,
+        num_iterations=cfg["iterations"], meta=meta, resume=bool(args.resume),
+        stop=stop, print_every=args.print_every, progress=not args.no_progress,
         unit="epoch" if args.batch_size else "iteration",
-        progress=not args.no_progress,
-        desc=name,
-        on_chunk=lambda state, done: save(state.params, done),
-    )
-    if result.iterations_done == 0:
-        save(result.params, 0)
-    acts = cfg["activations"]
-    probs = np.asarray(predict_proba(result.params, X_test, acts))[0]
+    )  # fmt: skip
+    return model_metrics(name, cfg, data, result, finished, path, args)
+
+
+def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
+    acts = tuple(cfg["activations"])
+    dtype = jax.tree.leaves(result.params)[0].dtype
+    splits, probs = {}, None
+    for split, X, Y in (("train", data.X_train, data.Y_train),
+                        ("test", data.X_test, data.Y_test)):  # fmt: skip
+        # One compiled forward per split; the sigmoid output predicts A > 0.5.
+        probs = np.asarray(PROBA(result.params, jnp.asarray(X, dtype), acts))[0]
+        splits[split] = common.accuracy_record(
+            common.count_correct(probs > 0.5, Y[0].astype(bool)), Y.shape[1]
+        )
     metrics = {
-        "layer_dims": cfg["layer_dims"],
-        "activations": acts,
-        "iterations": cfg["iterations"],
-        "iterations_done": result.iterations_done,
-        "learning_rate": cfg["learning_rate"],
+        "layer_dims": cfg["layer_dims"], "activations": list(acts),
+        "init": "course" if args.course_init else cfg["init"],
+        "iterations": cfg["iterations"], "iterations_done": result.iterations_done,
+        "learning_rate": cfg["learning_rate"], "finished": finished,
         "costs": cost_checkpoints(result.costs, args.print_every),
         "final_cost": float(result.costs[-1]) if len(result.costs) else None,
-        "train_accuracy": float(accuracy(result.params, X_train, Y_train, acts)),
-        "test_accuracy": float(accuracy(result.params, X_test, Y_test, acts)),
+        "train_accuracy": splits["train"]["accuracy"],
+        "test_accuracy": splits["test"]["accuracy"],
+        "train": splits["train"], "test": splits["test"],
         "compile_seconds": result.compile_seconds,
         "train_seconds": result.train_seconds,
-        "checkpoint": str(ckpt_path),
-        "diverged": result.diverged,
-        "interrupted": result.interrupted,
-    }
+        "checkpoint": str(ckpt_path), "diverged": result.diverged,
+        "interrupted": result.interrupted, "stop_reason": result.stop_reason,
+        "message": result.message,
+    }  # fmt: skip
     return metrics, {"costs": result.costs, "test_probs": probs}
 
 
@@ -252,7 +208,7 @@ def print_table(models: dict):
 
 
 def plot_costs(path, curves: dict):
-    plt = pyplot()
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, costs in curves.items():
         ax.plot(np.arange(len(costs)), costs, label=name)
@@ -261,14 +217,12 @@ def plot_costs(path, curves: dict):
     ax.set_title("Cat classifier: training cost")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def plot_misclassified(path, name, data, probs):
     """Grid of the test images the model gets wrong, with true and predicted labels."""
-    plt = pyplot()
+    plt = common.pyplot()
     labels = data.Y_test[0].astype(int)
     predicted = (probs > 0.5).astype(int)
     wrong = np.flatnonzero(predicted != labels)
@@ -287,9 +241,7 @@ def plot_misclassified(path, name, data, probs):
             fontsize=8,
         )
     fig.suptitle(f"{name}: {len(wrong)} of {len(labels)} test images misclassified")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def load_image(path, size: int = IMAGE_SIZE) -> np.ndarray:
@@ -298,6 +250,7 @@ def load_image(path, size: int = IMAGE_SIZE) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
+            width, height = image.size
             image = image.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
             pixels = np.asarray(image, dtype=np.uint8)
     except FileNotFoundError:
@@ -306,13 +259,32 @@ def load_image(path, size: int = IMAGE_SIZE) -> np.ndarray:
         raise ValueError(
             f"cannot read {path} as an image (PNG or JPEG expected): {e}"
         ) from None
+    if (width, height) != (size, size):
+        shape = "not square, so it is stretched" if width != height else "resized"
+        print(f"note: {path} is {width}x{height}; {shape} to {size}x{size}")
     return pixels.reshape(-1, 1).astype(np.float64) / 255
 
 
-def predict_image(image_path, checkpoint_path) -> dict:
+def predict_image(image_path, checkpoint_path=None) -> dict:
     """Classify one image with a saved model, as the course's "your own image"."""
+    if checkpoint_path is None:
+        found = sorted(Path("runs").glob("cat_classifier-*/deep.npz"),
+                       key=lambda p: p.stat().st_mtime)  # fmt: skip
+        if not found:
+            raise FileNotFoundError(
+                "--predict needs a trained model: pass --checkpoint PATH, or train "
+                "one first with: python -m experiments.cat_classifier"
+            )
+        checkpoint_path = found[-1]
+        print(f"using the newest run's deep model: {checkpoint_path}")
     params, info = load_checkpoint(checkpoint_path)
     meta = info["metadata"]
+    if meta.get("iterations_done", 1) == 0 or meta.get("finished") is False:
+        print(
+            f"warning: {checkpoint_path} is not a finished model "
+            f"({meta.get('iterations_done', 0)} iterations done); its answer may "
+            "be poor"
+        )
     size = int(meta.get("image_size", IMAGE_SIZE))
     classes = meta.get("classes", ["non-cat", "cat"])
     if info["layer_dims"][0] != size * size * 3:
@@ -335,49 +307,57 @@ def predict_image(image_path, checkpoint_path) -> dict:
 
 
 def main(argv=None) -> dict:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.apply_resume(parser, args, RUN_FLAGS)
     if args.predict:
-        if not args.checkpoint:
-            raise SystemExit(
-                "--predict needs --checkpoint PATH (a model saved by a run)"
-            )
         return predict_image(args.predict, args.checkpoint)
-    dtype = set_dtype(args.dtype)
-    data = load_catvnoncat(args.data)
-    run_dir = make_run_dir(args.out, "cat_classifier")
+    check_flags(args, parser)
+    dtype = common.set_dtype(args.dtype)
+    data = load_catvnoncat(args.data)  # a missing dataset creates no run folder
+    run_dir = (
+        Path(args.out)
+        if args.resume
+        else common.make_run_dir(args.out, "cat_classifier", args.overwrite)
+    )
     names = list(MODELS) if args.model == "all" else [args.model]
     key = jax.random.key(0 if args.seed is None else args.seed)
+    flags = {k: getattr(args, k) for k in RUN_FLAGS}
     models, curves, probs = {}, {}, {}
-    config = {k: v for k, v in vars(args).items() if k not in ("predict", "checkpoint")}
     metrics = {
-        "config": config,
+        "config": {"flags": flags, "models": {n: model_config(n, args) for n in names},
+                   **common.environment()},
         "dataset": {
+            "name": "catvnoncat",
             "train_size": int(data.X_train.shape[1]),
             "test_size": int(data.X_test.shape[1]),
             "n_x": int(data.X_train.shape[0]),
             "classes": list(data.classes),
+            "fingerprint": fingerprint(data.X_train, data.Y_train),
         },
         "models": models,
-    }
-    for name, model_key in zip(names, jax.random.split(key, len(names)), strict=True):
-        cfg = model_config(name, args)
-        models[name], extra = train_one(
-            name, cfg, data, args, dtype, model_key, run_dir
-        )
-        curves[name], probs[name] = extra["costs"], extra["test_probs"]
-        write_json(run_dir / "metrics.json", metrics)
-        if models[name]["interrupted"]:
-            break
+        "interrupted": False,
+    }  # fmt: skip
+    common.write_json(run_dir / "metrics.json", metrics)  # resumable from now on
+    with StopOnSignal() as stop:
+        for name, model_key in zip(names, jax.random.split(key, len(names)),
+                                   strict=True):  # fmt: skip
+            cfg = model_config(name, args)
+            out, extra = train_one(
+                name, cfg, data, args, dtype, model_key, run_dir, stop, flags
+            )
+            models[name] = out
+            curves[name], probs[name] = extra["costs"], extra["test_probs"]
+            common.write_json(run_dir / "metrics.json", metrics)
+            if stop():
+                break
     print_table(models)
-    if not args.no_plots:
+    if not args.no_plots and curves:
         plot_costs(run_dir / "costs.png", curves)
         shown = "deep" if "deep" in probs else list(probs)[-1]
         plot_misclassified(run_dir / "misclassified.png", shown, data, probs[shown])
-    return finish_run(run_dir, metrics)
+    return common.finish_run(run_dir, metrics, stop, "cat_classifier")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    common.run_cli(main)

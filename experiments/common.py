@@ -1,13 +1,22 @@
-"""Plumbing shared by the experiments: run folders, JSON, dtypes, flags."""
+"""Plumbing shared by the experiments: run folders, run records, JSON, plots.
+
+Flags live in ``experiments.cli``; this module holds what happens around a
+run: its folder (never silently reused), its record (metrics.json in one
+schema: {"config", "dataset", "models"}), and the command-line wrapper that
+turns expected errors into one clean message and signals into exit codes.
+"""
 
 import json
 import os
+import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def set_dtype(name: str):
@@ -23,13 +32,88 @@ def set_dtype(name: str):
     raise ValueError(f"dtype must be float32 or float64; got {name!r}")
 
 
-def make_run_dir(out: str | None, study: str) -> Path:
-    """The run folder: ``out`` if given, else runs/<study>-<timestamp>."""
+RUN_FILES = ("metrics.json", "*.npz", "*.png")
+
+
+class RunFolderError(ValueError):
+    """--out names a folder that holds another run."""
+
+
+def make_run_dir(out: str | None, study: str, overwrite: bool = False) -> Path:
+    """The run folder: ``out`` if given, else runs/<study>-<timestamp>.
+
+    A folder that already holds a run (metrics.json, checkpoints, plots) is
+    refused unless ``overwrite``, which first removes those files, so no stale
+    file survives beside the new run's.
+
+    Raises:
+        RunFolderError: the folder holds a run and overwrite is off.
+    """
     path = (
         Path(out) if out else Path("runs") / f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
+    old = (
+        [f for pattern in RUN_FILES for f in path.glob(pattern)]
+        if path.is_dir()
+        else []
+    )
+    if old and not overwrite:
+        raise RunFolderError(
+            f"{path} already holds a run ({', '.join(sorted(f.name for f in old))}): "
+            f"pass --overwrite to replace it, or --resume {path} to continue it"
+        )
+    for f in old:
+        f.unlink()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def accuracy_record(correct: int, total: int) -> dict:
+    """An accuracy as exact counts and their fraction (35 of 50 -> 0.7 exactly)."""
+    correct, total = int(correct), int(total)
+    return {
+        "correct": correct,
+        "total": total,
+        "accuracy": float(Fraction(correct, total)),
+    }
+
+
+def count_correct(predictions, labels) -> int:
+    """How many predictions equal their labels (numpy, any matching shapes)."""
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    if predictions.shape != labels.shape:
+        raise ValueError(f"{predictions.shape} predictions vs {labels.shape} labels")
+    return int(np.sum(predictions == labels))
+
+
+def environment() -> dict:
+    """What ran the study: jax version, backend, devices, processes."""
+    return {
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0]),
+        "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
+    }
+
+
+def run_cli(main) -> None:
+    """``if __name__ == "__main__"`` for every experiment: one error style.
+
+    Expected failures (missing data, a bad value, a folder holding a run) print
+    one line "error: ..." and exit 1; ``main`` may return a dict with
+    "exit_code" (130 / 143 after Ctrl-C / SIGTERM) which becomes the status.
+    """
+    from jaxnet.data import DatasetError, DatasetNotFoundError
+
+    try:
+        result = main()
+    except (DatasetNotFoundError, DatasetError, FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    code = result.get("exit_code", 0) if isinstance(result, dict) else 0
+    sys.exit(code)
 
 
 def write_json(path: Path, data: dict) -> Path:
@@ -40,6 +124,7 @@ def write_json(path: Path, data: dict) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # readable by others, like the plots
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -47,37 +132,30 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
-def finish_run(run_dir: Path, metrics: dict) -> dict:
+def finish_run(run_dir: Path, metrics: dict, stop=None, study: str = "") -> dict:
     """Write metrics.json into the run folder, say where it is, and return metrics.
 
     Every experiment ends here, so each run folder holds its metrics.json and
-    ``main`` returns the same dict, with ``run_dir`` added.
+    ``main`` returns the same dict, with ``run_dir`` added and, after a signal
+    (``stop``, a ``jaxnet.interrupts.StopOnSignal``), "exit_code" 130 / 143 and
+    the command that resumes the run printed.
     """
+    exit_code = 0
+    if stop is not None and stop():
+        metrics = {**metrics, "interrupted": True, "signal": stop.name}
+        exit_code = stop.exit_code
+        print(f"\n{stop.name}: stopped with the work so far saved. Resume with:")
+        print(f"  python -m experiments.{study} --resume {run_dir}")
     write_json(Path(run_dir) / "metrics.json", metrics)
     print(f"run folder: {run_dir}")
-    return {**metrics, "run_dir": str(run_dir)}
+    return {**metrics, "run_dir": str(run_dir), "exit_code": exit_code}
 
 
-def parse_int_list(text: str) -> list[int]:
-    """ "12288,20,7,5,1" -> [12288, 20, 7, 5, 1] (for --layer-dims)."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"expected comma-separated integers; got {text!r}") from None
-    if not values:
-        raise ValueError(f"expected comma-separated integers; got {text!r}")
-    return values
-
-
-def parse_float_list(text: str) -> list[float]:
-    """ "0.01,0.001" -> [0.01, 0.001]."""
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"expected comma-separated numbers; got {text!r}") from None
-    if not values:
-        raise ValueError(f"expected comma-separated numbers; got {text!r}")
-    return values
+def save_figure(fig, path, dpi: int = 100) -> None:
+    """Lay out, save (PNG, readable by others) and close a matplotlib figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
 
 
 def pyplot():

@@ -12,61 +12,55 @@ keep_prob 0.8, Adam alpha = 1e-3, batches of 128, 20 epochs, float32; measured
 2-core CPU). The weakest digits are 5, 2 and 7 (90-94 %).
 
     python -m experiments.digits
-    python -m experiments.digits --layer-dims 784,256,10 --keep-prob 1 --num-epochs 15
+    python -m experiments.digits --layer-dims 784,256,10 --keep-prob 1 --epochs 15
 
-The run folder (--out) gets metrics.json (config, costs, train and held-out
-accuracy, per-class accuracy, confusion matrix, seconds) and confusion.png.
+The run folder (--out) gets metrics.json (config, dataset, and the model's
+costs, train and held-out accuracy as counts, per-class accuracy, confusion
+matrix, seconds), confusion.png and digits.npz, the checkpoint (whole training
+state) that ``--resume RUN_DIR`` continues from.
 """
 
-import argparse
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import finish_run, make_run_dir, parse_int_list, pyplot
+from experiments import cli, common
+from experiments.runs import fingerprint, train_checkpointed
 from jaxnet.data import load_mnist_t10k, split_digits
 from jaxnet.deep import activations_for
+from jaxnet.interrupts import StopOnSignal
 from jaxnet.labels import one_hot
-from jaxnet.optimizers import OPTIMIZERS, build_optimizer
+from jaxnet.optimizers import build_optimizer
 from jaxnet.params import init_params
-from jaxnet.runner import cost_checkpoints, train_loop
+from jaxnet.runner import cost_checkpoints
 from jaxnet.train import predict
 
 NUM_CLASSES = 10
 NUM_TRAIN = 8000
 SPLIT_SEED = 0  # the train / held-out split is fixed, whatever --seed says
+RUN_FLAGS = (
+    "seed", "epochs", "learning_rate", "optimizer", "momentum", "batch_size",
+    "layer_dims", "hidden", "init", "l2", "keep_prob", "grad", "train_size",
+)  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser():
     """Command-line flags; defaults reach >= 95 % in well under a minute."""
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.digits", description=__doc__.splitlines()[0]
-    )
-    p.add_argument("--seed", type=int, default=0, help="init and shuffling seed")
-    p.add_argument("--num-epochs", type=int, default=20)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--layer-dims", type=parse_int_list, default=[784, 256, 128, 10])
-    p.add_argument("--hidden", default="relu", help="hidden activation")
-    p.add_argument("--init", default="he", help="init method (jaxnet.params)")
-    p.add_argument("--l2", type=float, default=0.0, help="L2 strength lambda")
-    p.add_argument("--keep-prob", type=float, default=0.8, help="dropout keep prob")
-    p.add_argument("--grad", choices=("manual", "autodiff"), default="manual")
+    p = cli.build_parser(
+        "python -m experiments.digits", __doc__,
+        seed=0, epochs=20, learning_rate=1e-3, optimizer="adam", momentum=0.9,
+        batch_size=128, layer_dims=[784, 256, 128, 10], hidden="relu", init="he",
+        l2=0.0, keep_prob=0.8, grad="manual", print_every=5, data=None,
+    )  # fmt: skip
     p.add_argument(
         "--train-size",
         type=int,
         default=NUM_TRAIN,
         help="use only the first N of the 8000 training digits (smoke tests)",
     )
-    p.add_argument("--print-every", type=int, default=5, help="epochs per print")
-    p.add_argument("--data", default=None, help="folder holding mnist_t10k/")
-    p.add_argument("--out", default=None, help="run folder (default runs/digits-*)")
-    p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--no-progress", action="store_true", help="hide the bar")
     return p
 
 
@@ -79,7 +73,7 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, k: int):
 
 def plot_confusion(C: np.ndarray, path, title: str):
     """Save the confusion matrix as an image with counts in the cells."""
-    plt = pyplot()
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.5))
     im = ax.imshow(C, cmap="Blues")
     for i in range(C.shape[0]):
@@ -90,23 +84,24 @@ def plot_confusion(C: np.ndarray, path, title: str):
     ax.set_xticks(range(C.shape[1]))
     ax.set_yticks(range(C.shape[0]))
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=120)
 
 
 def main(argv=None) -> dict:
     """Train the digit classifier, print per-class accuracy, write the run folder."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli.apply_resume(parser, args, RUN_FLAGS)
     start = time.perf_counter()
     dims = args.layer_dims
     if dims[0] != 784 or dims[-1] != NUM_CLASSES:
-        raise SystemExit(f"--layer-dims must start at 784 and end at 10; got {dims}")
+        parser.error(f"--layer-dims must start at 784 and end at 10; got {dims}")
     if not 1 <= args.train_size <= NUM_TRAIN:
-        raise SystemExit(f"--train-size must be in 1..{NUM_TRAIN}")
-    run_dir = make_run_dir(args.out, "digits")
-
-    images, labels = load_mnist_t10k(args.data)
+        parser.error(f"--train-size must be in 1..{NUM_TRAIN}")
+    images, labels = load_mnist_t10k(args.data)  # missing data: no run folder
+    run_dir = Path(args.out) if args.resume else common.make_run_dir(
+        args.out, "digits", args.overwrite
+    )  # fmt: skip
     X_train, y_train, X_test, y_test = split_digits(
         images, labels, jax.random.key(SPLIT_SEED), n_train=NUM_TRAIN
     )
@@ -122,32 +117,33 @@ def main(argv=None) -> dict:
     print(
         f"digits: {dims} {args.hidden}/softmax, {args.optimizer} "
         f"alpha={args.learning_rate}, batch {args.batch_size}, "
-        f"{args.num_epochs} epochs on {X_train.shape[1]} digits"
+        f"{args.epochs} epochs on {X_train.shape[1]} digits"
     )
-    result = train_loop(
-        params,
-        X_train,
-        Y_train,
-        activations=activations,
-        num_iterations=args.num_epochs,
-        optimizer=optimizer,
-        grad=args.grad,
-        lambd=args.l2,
-        keep_prob=args.keep_prob,
-        batch_size=args.batch_size,
-        key=train_key,
-        print_every=args.print_every,
-        unit="epoch",
-        progress=not args.no_progress,
-        desc="digits (epochs)",
-    )
+    flags = {k: getattr(args, k) for k in RUN_FLAGS}
+    hyper = dict(
+        activations=activations, learning_rate=args.learning_rate,
+        optimizer=optimizer, grad=args.grad, lambd=args.l2,
+        keep_prob=args.keep_prob, batch_size=args.batch_size, key=train_key,
+    )  # fmt: skip
+    meta = {"model": "digits", "flags": flags, "data": fingerprint(X_train, y_train)}
+    record = {"config": {"flags": flags, **common.environment()}, "models": {}}
+    common.write_json(run_dir / "metrics.json", record)  # resumable from now on
+    with StopOnSignal() as stop:
+        result, finished = train_checkpointed(
+            "digits", params, X_train, Y_train, path=run_dir / "digits.npz",
+            hyper=hyper, num_iterations=args.epochs, meta=meta,
+            resume=bool(args.resume), stop=stop, print_every=args.print_every,
+            progress=not args.no_progress, unit="epoch",
+        )  # fmt: skip
     params = result.params
 
     y_test = np.asarray(y_test)
     pred_test = np.asarray(predict(params, X_test, activations))
     pred_train = np.asarray(predict(params, X_train, activations))
-    train_acc = float(np.mean(pred_train == np.asarray(y_train)))
-    test_acc = float(np.mean(pred_test == y_test))
+    train = common.accuracy_record(
+        common.count_correct(pred_train, y_train), len(pred_train)
+    )
+    test = common.accuracy_record(common.count_correct(pred_test, y_test), len(y_test))
     C = confusion_matrix(y_test, pred_test, NUM_CLASSES)
     per_class = {str(k): float(C[k, k] / max(C[k].sum(), 1)) for k in range(10)}
     seconds = time.perf_counter() - start
@@ -156,37 +152,36 @@ def main(argv=None) -> dict:
     for k in range(NUM_CLASSES):
         print(f"  {k}: {100 * per_class[str(k)]:6.2f} %  ({C[k].sum()} digits)")
     print(
-        f"train accuracy {100 * train_acc:.2f} %, held-out accuracy "
-        f"{100 * test_acc:.2f} % ({len(y_test)} digits); {seconds:.1f} s total "
-        f"({result.compile_seconds:.1f} s compiling, {result.train_seconds:.1f} s "
-        "training)"
+        f"train accuracy {100 * train['accuracy']:.2f} %, held-out accuracy "
+        f"{100 * test['accuracy']:.2f} % ({len(y_test)} digits); {seconds:.1f} s "
+        f"total ({result.compile_seconds:.1f} s compiling, "
+        f"{result.train_seconds:.1f} s training)"
     )
-
-    metrics = {
-        "config": {k: v for k, v in vars(args).items()},
-        "activations": list(activations),
-        "num_train": int(X_train.shape[1]),
-        "num_test": len(y_test),
-        "epochs_done": result.iterations_done,
-        "diverged": result.diverged,
+    model = {
+        "layer_dims": dims, "activations": list(activations),
+        "epochs": args.epochs, "epochs_done": result.iterations_done,
+        "finished": finished, "diverged": result.diverged,
+        "interrupted": result.interrupted, "message": result.message,
         "costs": cost_checkpoints(result.costs, 1),
-        "train_accuracy": train_acc,
-        "test_accuracy": test_acc,
-        "per_class_accuracy": per_class,
-        "confusion": C.tolist(),
-        "seconds": {
-            "total": seconds,
-            "compile": result.compile_seconds,
-            "train": result.train_seconds,
-        },
-        "device": str(jax.devices()[0]),
-    }
+        "train": train, "test": test,
+        "train_accuracy": train["accuracy"], "test_accuracy": test["accuracy"],
+        "per_class_accuracy": per_class, "confusion": C.tolist(),
+        "seconds": {"total": seconds, "compile": result.compile_seconds,
+                    "train": result.train_seconds},
+        "checkpoint": str(run_dir / "digits.npz"),
+    }  # fmt: skip
+    metrics = {
+        "config": {"flags": flags, **common.environment()},
+        "dataset": {"name": "mnist_t10k", "num_train": int(X_train.shape[1]),
+                    "num_test": len(y_test), "split_seed": SPLIT_SEED},
+        "models": {"digits": model},
+        "interrupted": bool(stop()),
+    }  # fmt: skip
     if not args.no_plots:
-        title = f"held-out digits: {100 * test_acc:.2f} % correct"
+        title = f"held-out digits: {100 * test['accuracy']:.2f} % correct"
         plot_confusion(C, run_dir / "confusion.png", title)
-        metrics["plots"] = ["confusion.png"]
-    return finish_run(run_dir, metrics)
+    return common.finish_run(run_dir, metrics, stop, "digits")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_cli(main)

@@ -20,19 +20,11 @@ no progress bar is needed). ``--learning-rates`` takes any list.
     python -m experiments.learning_rates [--learning-rates 0.01,0.001,0.0001]
 """
 
-import argparse
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import (
-    finish_run,
-    make_run_dir,
-    parse_float_list,
-    pyplot,
-    set_dtype,
-)
+from experiments import cli, common
 from jaxnet.params import init_params
 from jaxnet.runner import cost_checkpoints
 from jaxnet.sweep import sweep
@@ -42,30 +34,19 @@ ACTIVATIONS = ("sigmoid",)
 COURSE_LEARNING_RATES = "0.01,0.001,0.0001"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.learning_rates",
-        description="Logistic regression on the cat images, several learning "
-        "rates trained at once (one vmapped run).",
-    )
-    parser.add_argument(
-        "--learning-rates",
-        type=parse_float_list,
-        default=parse_float_list(COURSE_LEARNING_RATES),
-        help=f"comma-separated alphas (default {COURSE_LEARNING_RATES})",
-    )
-    parser.add_argument("--num-iterations", type=int, default=1500)
-    parser.add_argument("--print-every", type=int, default=100)
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    parser.add_argument("--data", default=None, help="folder holding catvnoncat/")
+def build_parser():
+    parser = cli.build_parser(
+        "python -m experiments.learning_rates",
+        "Logistic regression on the cat images, several learning rates trained at "
+        "once (one vmapped run).",
+        learning_rates=[0.01, 0.001, 0.0001], iterations=1500, print_every=100,
+        dtype="float64", data=None, seed=0, resume=False,
+    )  # fmt: skip
     parser.add_argument(
         "--synthetic",
         action="store_true",
         help="use a small random stand-in for the cat data (no download)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="for --synthetic only")
-    parser.add_argument("--out", default=None, help="run folder")
-    parser.add_argument("--no-plots", action="store_true")
     return parser
 
 
@@ -88,7 +69,7 @@ def load_data(args, dtype):
 
 
 def plot_costs(path, costs, learning_rates):
-    plt = pyplot()
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for c, lr in zip(costs, learning_rates, strict=True):
         ax.plot(np.arange(len(c)), c, label=f"alpha = {lr:g}")
@@ -96,15 +77,14 @@ def plot_costs(path, costs, learning_rates):
     ax.set_ylabel("cost J")
     ax.set_title("Logistic regression, w = 0: cost for each learning rate")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
-    dtype = set_dtype(args.dtype)
+    dtype = common.set_dtype(args.dtype)
     X, Y, X_test, Y_test = load_data(args, dtype)
+    run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
     n_x = X.shape[0]
     # w = 0, b = 0: the engine's [n_x, 1] layer with a sigmoid is w^T X + b.
     params = init_params(jax.random.key(0), [n_x, 1], "zeros", dtype)
@@ -113,7 +93,7 @@ def main(argv=None) -> dict:
         X,
         Y,
         activations=ACTIVATIONS,
-        num_iterations=args.num_iterations,
+        num_iterations=args.iterations,
         learning_rates=args.learning_rates,
         X_test=X_test,
         Y_test=Y_test,
@@ -136,17 +116,16 @@ def main(argv=None) -> dict:
                 "costs": cost_checkpoints(costs[i], args.print_every),
             }
         )
-    run_dir = make_run_dir(args.out, NAME)
     metrics = {
-        "dtype": args.dtype,
-        "num_iterations": args.num_iterations,
-        "data": "synthetic" if args.synthetic else "catvnoncat",
-        "runs": runs,
-    }
+        "config": {**{k: v for k, v in vars(args).items()}, **common.environment()},
+        "dataset": {"name": "synthetic" if args.synthetic else "catvnoncat",
+                    "train_size": int(X.shape[1]), "test_size": int(X_test.shape[1])},
+        "models": {f"alpha={r['learning_rate']:g}": r for r in runs},
+    }  # fmt: skip
     if not args.no_plots:
         plot_costs(run_dir / "costs.png", costs, args.learning_rates)
-    return finish_run(run_dir, metrics)
+    return common.finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":
-    main()
+    common.run_cli(main)

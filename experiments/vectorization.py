@@ -32,16 +32,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.common import finish_run, make_run_dir, pyplot, set_dtype
+from experiments import cli, common
 from jaxnet.logistic import propagate, propagate_loops
 
 NAME = "vectorization"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m experiments.vectorization",
-        description="For-loops vs numpy vs jitted JAX on the lecture's examples.",
+    parser = cli.build_parser(
+        "python -m experiments.vectorization",
+        "For-loops vs numpy vs jitted JAX on the lecture's examples.",
+        seed=0,
+        resume=False,
     )
     parser.add_argument("--size", type=int, default=1_000_000, help="n for dot etc.")
     parser.add_argument("--outer-size", type=int, default=1000, help="k: (k, k) outer")
@@ -50,9 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--m", type=int, default=209, help="logistic examples")
     parser.add_argument("--repeats", type=int, default=7, help="numpy / jit runs")
     parser.add_argument("--loop-repeats", type=int, default=3, help="for-loop runs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="run folder")
-    parser.add_argument("--no-plots", action="store_true")
     return parser
 
 
@@ -196,7 +195,7 @@ def jit_note(rows) -> str:
 
 
 def plot(path, rows):
-    plt = pyplot()
+    plt = common.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     ys = np.arange(len(rows))
     for offset, key, label in [
@@ -210,24 +209,28 @@ def plot(path, rows):
     ax.set_xlabel("median time, ms (log scale)")
     ax.invert_yaxis()
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=100)
 
 
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
-    set_dtype("float64")  # numpy's default, so all three columns do the same math
+    run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
+    common.set_dtype(
+        "float64"
+    )  # numpy's default, so all three columns do the same math
     rng = np.random.default_rng(args.seed)
     rows = [compare(*case, args) for case in cases(args, rng)]
     print_table(rows)
     print("\n" + jit_note(rows))
-    metrics = {"device": str(jax.devices()[0]), "rows": rows}
-    run_dir = make_run_dir(args.out, NAME)
+    metrics = {
+        "config": {**vars(args), **common.environment()},
+        "dataset": {"name": "random", "seed": args.seed},
+        "models": {row["operation"]: row for row in rows},
+    }
     if not args.no_plots:
         plot(run_dir / "timings.png", rows)
-    return finish_run(run_dir, metrics)
+    return common.finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":
-    main()
+    common.run_cli(main)

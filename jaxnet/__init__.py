@@ -1,5 +1,6 @@
 """jaxnet: the classic introduction to deep learning, exact and fast in JAX."""
 
+from jaxnet._version import __version__
 from jaxnet.activations import (
     ACTIVATIONS,
     get_activation,
@@ -27,7 +28,10 @@ from jaxnet.deep import (
     model_value_and_grads,
     predict_proba,
 )
+from jaxnet.driver import DIVERGENCE_FACTOR
 from jaxnet.gradcheck import GradCheckResult, check_gradients, relative_difference
+from jaxnet.hyperparams import RULES as HYPERPARAMS
+from jaxnet.hyperparams import Hyperparams, TrainConfig, make_hyperparams
 from jaxnet.labels import labels_from_one_hot, one_hot
 from jaxnet.losses import (
     compute_cost,
@@ -45,6 +49,7 @@ from jaxnet.losses import (
     softmax_cross_entropy_from_logits,
 )
 from jaxnet.optimizers import OPTIMIZERS, build_optimizer
+from jaxnet.outputs import OUTPUTS, get_output
 from jaxnet.params import (
     Grads,
     LayerCache,
@@ -60,18 +65,23 @@ from jaxnet.preprocessing import (
     scale_pixels,
 )
 from jaxnet.runner import RunResult, train_loop
+from jaxnet.sweep import SweepResult, init_stacked_params, sweep, unstack
 from jaxnet.train import (
     TrainState,
+    UntilResult,
     accuracy,
     fit,
+    fit_until,
     make_train_step,
     predict,
     run_steps,
     update_params,
     value_and_grads,
 )
+from jaxnet.validation import from_course_params, to_course_params
 
 __all__ = [
+    "__version__",
     "accuracy",
     "ACTIVATIONS",
     "activations_for",
@@ -135,4 +145,19 @@ __all__ = [
     "TrainState",
     "update_params",
     "value_and_grads",
+    "DIVERGENCE_FACTOR",
+    "HYPERPARAMS",
+    "Hyperparams",
+    "TrainConfig",
+    "make_hyperparams",
+    "OUTPUTS",
+    "get_output",
+    "SweepResult",
+    "init_stacked_params",
+    "sweep",
+    "unstack",
+    "UntilResult",
+    "fit_until",
+    "from_course_params",
+    "to_course_params",
 ]

@@ -2,16 +2,27 @@
 
 Layout of the file (``np.load(path)`` works with the default allow_pickle=False):
 
-- "W1", "b1", ..., "WL", "bL": layer l's weights (n[i], n[i-1]) and bias (n[i], 1);
+- "W1", "b1", ..., "WL", "bL": layer l's weights (n[l], n[l-1]) and bias (n[l], 1),
+  float arrays;
 - "layer_dims": int64, (L + 1,);
-- "activations": unicode array of activation names;
-- "metadata_json": 0-d unicode string holding a JSON object.
+- "activations": unicode array of L activation names, one per layer;
+- "metadata_json": 0-d unicode string holding a JSON object;
+- "extra/<name>": optional extra arrays (e.g. an optimizer's state), returned by
+  ``load_checkpoint`` in ``info["extra"]``.
+
+Both directions validate: names known (``ACTIVATIONS`` for hidden layers, plus
+"sigmoid", "softmax", "linear" for the output), exactly one per layer, integer
+layer sizes, float arrays of the right shapes, and finite values (NaN or inf
+weights are refused unless ``allow_nonfinite=True``). A file that is not a
+checkpoint (text, a bare .npy array, a pickle) is refused without reading it
+further: nothing is ever unpickled.
 
 Saving writes a temporary file in the same folder and moves it into place with
 ``os.replace``, so an interrupted save never destroys the previous checkpoint.
 """
 
 import json
+import operator
 import os
 import tempfile
 import zipfile
@@ -19,68 +30,169 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxnet.activations import ACTIVATIONS
+
 REQUIRED_KEYS = ("layer_dims", "activations", "metadata_json")
+EXTRA_PREFIX = "extra/"
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
+# What a file starts with -> what it is, for files that are not .npz archives.
+NOT_NPZ = {b"\x93NUMPY": "a single .npy array", b"\x80": "a Python pickle"}
+SAVE_HINT = "pass allow_nonfinite=True to save them anyway (to inspect a diverged run)"
+LOAD_HINT = "the run diverged? load an earlier one (allow_nonfinite=True reads it)"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file is unreadable or inconsistent."""
+    """A checkpoint file is unreadable, inconsistent or holds invalid values."""
 
 
-def _check_shapes(params_np: list[dict], layer_dims: list[int], where: str) -> None:
-    if len(params_np) != len(layer_dims) - 1:
+def _first_nonfinite(name: str, array: np.ndarray, hint: str, error=ValueError):
+    """Raise naming the array, the count and the first index of NaN/inf entries."""
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise error(
+            f"{name} has {int(bad.sum())} non-finite entries (NaN or inf), the "
+            f"first at index {first}; {hint}"
+        )
+
+
+def _as_dims(layer_dims) -> list[int]:
+    """layer_dims as Python ints; numpy integers pass, floats, strings, bools fail."""
+    try:
+        dims = list(layer_dims)
+        if any(isinstance(n, bool | np.bool_) for n in dims):
+            raise TypeError
+        return [operator.index(n) for n in dims]
+    except TypeError:
         raise ValueError(
+            f"layer_dims must be a list of integers [n_x, ..., n_y]; got {layer_dims!r}"
+        ) from None
+
+
+def _check_description(dims, names, where: str, error=ValueError) -> None:
+    """layer_dims: >= 2 positive ints; one known activation name per layer."""
+    if len(dims) < 2 or min(dims) < 1:
+        raise error(f"{where}: layer_dims must be >= 2 positive integers; got {dims}")
+    if len(names) != len(dims) - 1:
+        raise error(
+            f"{where}: need exactly one activation per layer: layer_dims {dims} has "
+            f"{len(dims) - 1} layers but activations are {names}"
+        )
+    outputs = sorted(set(ACTIVATIONS) | set(OUTPUT_ACTIVATIONS))
+    for l, name in enumerate(names, start=1):
+        known = outputs if l == len(names) else sorted(ACTIVATIONS)
+        if name not in known:
+            raise error(
+                f"{where}: unknown activation {name!r} for layer {l}; known: "
+                f"{', '.join(known)}"
+            )
+
+
+def _check_arrays(params_np, dims, where, error, nonfinite_hint: str | None):
+    """Shapes from layer_dims, float dtypes and, given a hint, finite values."""
+    if len(params_np) != len(dims) - 1:
+        raise error(
             f"{where}: {len(params_np)} layers of params but layer_dims "
-            f"{layer_dims} implies {len(layer_dims) - 1}"
+            f"{dims} implies {len(dims) - 1}"
         )
     for i, layer in enumerate(params_np, start=1):
-        expected = {
-            "W": (layer_dims[i], layer_dims[i - 1]),
-            "b": (layer_dims[i], 1),
-        }
         if set(layer) != {"W", "b"}:
-            raise ValueError(
+            raise error(
                 f"{where}: layer {i} has keys {sorted(layer)}, expected ['W', 'b']"
             )
+        expected = {"W": (dims[i], dims[i - 1]), "b": (dims[i], 1)}
         for name, shape in expected.items():
-            got = tuple(layer[name].shape)
-            if got != shape:
-                raise ValueError(
-                    f"{where}: layer {i}: {name}{i} has shape {got}, expected "
-                    f"{shape} from layer_dims {layer_dims}"
+            array = layer[name]
+            if tuple(array.shape) != shape:
+                raise error(
+                    f"{where}: layer {i}: {name}{i} has shape {array.shape}, "
+                    f"expected {shape} from layer_dims {dims}"
                 )
+            if array.dtype.kind != "f":
+                raise error(
+                    f"{where}: {name}{i} has dtype {array.dtype}; params must be "
+                    "float arrays (cast with .astype(np.float32))"
+                )
+            if nonfinite_hint is not None:
+                _first_nonfinite(f"{where}: {name}{i}", array, nonfinite_hint, error)
+
+
+def _as_extra(extra_arrays, allow_nonfinite: bool) -> dict[str, np.ndarray]:
+    out = {}
+    for name, value in (extra_arrays or {}).items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"extra_arrays names must be non-empty strings: {name!r}")
+        array = np.asarray(value)
+        if array.dtype.kind not in "biufU":
+            raise ValueError(
+                f"extra array {name!r} has dtype {array.dtype}; only numeric and "
+                "string arrays can be saved (nothing is pickled)"
+            )
+        if array.dtype.kind == "f" and not allow_nonfinite:
+            _first_nonfinite(f"extra array {name!r}", array, SAVE_HINT)
+        out[EXTRA_PREFIX + name] = array
+    return out
 
 
 def save_checkpoint(
-    path, params, *, layer_dims, activations, metadata: dict | None = None
+    path,
+    params,
+    *,
+    layer_dims,
+    activations,
+    metadata: dict | None = None,
+    extra_arrays: dict | None = None,
+    allow_nonfinite: bool = False,
 ) -> Path:
     """Write params and their description to ``path`` atomically.
 
     Args:
         path: destination file (written exactly as given; ".npz" is advised).
-        params: list of per-layer dicts; entry i-1 holds {"W": (n[i], n[i-1]),
-            "b": (n[i], 1)} as jax or numpy arrays.
-        layer_dims: [n[0], n[1], ..., n[L]].
-        activations: activation names, e.g. ["relu", "relu", "sigmoid"].
+        params: list of per-layer dicts; entry l-1 holds {"W": (n[l], n[l-1]),
+            "b": (n[l], 1)} as float jax or numpy arrays.
+        layer_dims: [n[0], n[1], ..., n[L]], integers (numpy integers too).
+        activations: one name per layer, e.g. ["relu", "relu", "sigmoid"].
         metadata: optional JSON-serialisable dict (seed, cost, iterations ...).
+        extra_arrays: optional {name: array} (numeric or string), stored as
+            "extra/<name>" and returned by ``load_checkpoint`` in info["extra"].
+        allow_nonfinite: save NaN or inf values too (e.g. to inspect a diverged
+            run); refused by default.
 
     Returns:
         the path written.
 
     Raises:
-        ValueError: shapes disagree with layer_dims, or metadata is not JSON.
+        ValueError: a bad layer size or activation name, shapes that disagree
+            with layer_dims, non-float or non-finite arrays, or non-JSON metadata.
     """
     path = Path(path)
-    dims = [int(n) for n in layer_dims]
+    dims = _as_dims(layer_dims)
+    if isinstance(activations, str):
+        raise ValueError(
+            f"activations must be a list of names, one per layer; got the single "
+            f"string {activations!r}"
+        )
+    names = [str(a) for a in activations]
     params_np = [{k: np.asarray(v) for k, v in layer.items()} for layer in params]
-    _check_shapes(params_np, dims, "save_checkpoint")
+    _check_arrays(
+        params_np,
+        dims,
+        "save_checkpoint",
+        ValueError,
+        None if allow_nonfinite else SAVE_HINT,
+    )
+    _check_description(dims, names, "save_checkpoint")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a dict; got {type(metadata).__name__}")
     try:
         metadata_json = json.dumps({} if metadata is None else metadata)
     except (TypeError, ValueError) as e:
         raise ValueError(f"metadata must be JSON-serialisable: {e}") from e
     arrays = {
         "layer_dims": np.asarray(dims, dtype=np.int64),
-        "activations": np.asarray([str(a) for a in activations], dtype=np.str_),
+        "activations": np.asarray(names, dtype=np.str_),
         "metadata_json": np.asarray(metadata_json, dtype=np.str_),
+        **_as_extra(extra_arrays, allow_nonfinite),
     }
     for i, layer in enumerate(params_np, start=1):
         arrays[f"W{i}"], arrays[f"b{i}"] = layer["W"], layer["b"]
@@ -92,6 +204,7 @@ def save_checkpoint(
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)  # readable by others, like the run's other files
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -102,42 +215,94 @@ def save_checkpoint(
 def _read_all(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head.startswith(b"PK\x03\x04"):
+        what = next(
+            (v for k, v in NOT_NPZ.items() if head.startswith(k)),
+            "empty" if not head else "not a zip archive (a text file?)",
+        )
+        raise CheckpointError(
+            f"{path}: not a readable .npz checkpoint: the file is {what}; "
+            "save_checkpoint writes an .npz archive"
+        )
+    arrays = {}
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError) as e:
+            for key in npz.files:
+                try:
+                    arrays[key] = npz[key]
+                except ValueError:  # an object array: it would need unpickling
+                    raise CheckpointError(
+                        f"{path}: array {key!r} holds Python objects; a checkpoint "
+                        "holds only numeric and string arrays (nothing is unpickled)"
+                    ) from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         reason = " ".join(str(e).split())
         raise CheckpointError(
             f"{path}: not a readable .npz checkpoint (truncated or corrupt?): {reason}"
         ) from e
+    odd = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if odd:
+        raise CheckpointError(f"{path}: members {odd} are not .npy arrays")
+    return arrays
 
 
-def load_checkpoint(path) -> tuple[list[dict[str, np.ndarray]], dict]:
+def _description(arrays: dict, where: str) -> tuple[list[int], list[str]]:
+    """layer_dims and activation names as stored, checked for type and count."""
+    dims_array, names_array = arrays["layer_dims"], arrays["activations"]
+    if dims_array.ndim != 1 or dims_array.dtype.kind not in "iu":
+        raise CheckpointError(
+            f"{where}: layer_dims must be a list of integers; got {dims_array!r}"
+        )
+    if names_array.ndim != 1 or names_array.dtype.kind != "U":
+        raise CheckpointError(
+            f"{where}: activations must be a list of names, one per layer; got "
+            f"{names_array!r}"
+        )
+    dims, names = [int(n) for n in dims_array], [str(a) for a in names_array]
+    _check_description(dims, names, where, CheckpointError)
+    return dims, names
+
+
+def load_checkpoint(
+    path, *, allow_nonfinite: bool = False
+) -> tuple[list[dict[str, np.ndarray]], dict]:
     """Read a checkpoint written by `save_checkpoint` and validate it.
 
     Args:
         path: the .npz file.
+        allow_nonfinite: accept NaN or inf values (refused by default).
 
     Returns:
-        params: list of per-layer dicts of numpy arrays, {"W": (n[i], n[i-1]),
-            "b": (n[i], 1)}, dtypes as saved (wrap with jnp.asarray if needed).
+        params: list of per-layer dicts of numpy arrays, {"W": (n[l], n[l-1]),
+            "b": (n[l], 1)}, dtypes as saved (wrap with jnp.asarray if needed).
         info: {"layer_dims": list[int], "activations": list[str],
-            "metadata": dict}.
+            "metadata": dict}, plus "extra": {name: array} when the file holds
+            extra arrays.
 
     Raises:
         FileNotFoundError: no file at path.
-        CheckpointError: not an npz file, or keys missing.
-        ValueError: shapes inconsistent with layer_dims (names layer and shapes).
+        CheckpointError (a ValueError): not an .npz checkpoint, keys missing,
+            unknown activation names or the wrong number of them, non-integer
+            layer_dims, shapes inconsistent with layer_dims, non-float or
+            non-finite arrays (the message names the array), bad metadata.
     """
     path = Path(path)
+    where = str(path)
     arrays = _read_all(path)
     missing = [k for k in REQUIRED_KEYS if k not in arrays]
     if missing:
         raise CheckpointError(f"{path}: missing {missing}; found keys {sorted(arrays)}")
-    dims = [int(n) for n in np.ravel(arrays["layer_dims"])]
+    dims, names = _description(arrays, where)
     n_layers = len(dims) - 1
+    extra = {
+        k.removeprefix(EXTRA_PREFIX): v
+        for k, v in arrays.items()
+        if k.startswith(EXTRA_PREFIX)
+    }
     expected = {f"{p}{i}" for i in range(1, n_layers + 1) for p in "Wb"}
-    present = set(arrays) - set(REQUIRED_KEYS)
+    present = set(arrays) - set(REQUIRED_KEYS) - {EXTRA_PREFIX + k for k in extra}
     if present != expected:
         raise CheckpointError(
             f"{path}: layer_dims {dims} needs arrays {sorted(expected)}; missing "
@@ -146,14 +311,20 @@ def load_checkpoint(path) -> tuple[list[dict[str, np.ndarray]], dict]:
     params = [
         {"W": arrays[f"W{i}"], "b": arrays[f"b{i}"]} for i in range(1, n_layers + 1)
     ]
-    _check_shapes(params, dims, str(path))
+    hint = None if allow_nonfinite else LOAD_HINT
+    _check_arrays(params, dims, where, CheckpointError, hint)
+    for name, array in extra.items():
+        if array.dtype.kind == "f" and hint is not None:
+            _first_nonfinite(
+                f"{where}: extra array {name!r}", array, hint, CheckpointError
+            )
     try:
         metadata = json.loads(str(arrays["metadata_json"][()]))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, ValueError) as e:
         raise CheckpointError(f"{path}: metadata_json is not valid JSON: {e}") from e
-    info = {
-        "layer_dims": dims,
-        "activations": [str(a) for a in np.ravel(arrays["activations"])],
-        "metadata": metadata,
-    }
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: metadata_json must hold a JSON object")
+    info = {"layer_dims": dims, "activations": names, "metadata": metadata}
+    if extra:
+        info["extra"] = extra
     return params, info

@@ -2,7 +2,9 @@
 
 One engine serves every model: logistic regression is layer_dims [n_x, 1] with
 activations ("sigmoid",), the shallow network is [n_x, n_h, 1] with (g, "sigmoid"),
-and the deep network any longer list. For K classes the output is "softmax".
+and the deep network any longer list. For K classes the output is "softmax";
+for regression (prediction of real values) it is "linear" with the squared
+error. The outputs are rows of ``jaxnet.outputs.OUTPUTS``.
 
 Forward, layer l = 1..L (shapes for m examples in columns):
 
@@ -12,7 +14,7 @@ Forward, layer l = 1..L (shapes for m examples in columns):
 
 Backward, l = L..1:
 
-    dZ[L] = A[L] - Y                    (sigmoid or softmax output, cross-entropy J)
+    dZ[L] = A[L] - Y                    (every output in jaxnet.outputs.OUTPUTS)
     dZ[l] = dA[l] * g[l]'(Z[l])         (elementwise)
     dW[l] = (1/m) dZ[l] A[l-1]^T        (n[l], n[l-1])
     db[l] = (1/m) sum(dZ[l], axis=1, keepdims=True)        (n[l], 1)
@@ -34,11 +36,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxnet.activations import get_activation, softmax
-from jaxnet.losses import compute_cost_from_logits, softmax_cross_entropy_from_logits
+from jaxnet.activations import get_activation
+from jaxnet.hyperparams import check_number
+from jaxnet.outputs import OUTPUTS, get_output
 from jaxnet.params import Grads, LayerCache, Params
+from jaxnet.shapes import check_activations, check_inputs, forward_of
 
-OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
+OUTPUT_ACTIVATIONS = tuple(OUTPUTS)
 
 
 def linear_forward(A_prev: ArrayLike, W: ArrayLike, b: ArrayLike) -> jax.Array:
@@ -78,18 +82,14 @@ def linear_backward(dZ: jax.Array, cache: LayerCache) -> tuple[jax.Array, dict]:
 def linear_activation_forward(
     A_prev: ArrayLike, W: ArrayLike, b: ArrayLike, activation: str
 ) -> tuple[jax.Array, LayerCache]:
-    """A = g(W A_prev + b) for a named activation g (any of ``ACTIVATIONS``).
+    """A = g(W A_prev + b) for a named activation g (``ACTIVATIONS`` or ``OUTPUTS``).
 
     Returns:
         A (n[l], m) and the layer's cache (A_prev, W, b, Z).
     """
     A_prev = jnp.asarray(A_prev)
     Z = linear_forward(A_prev, W, b)
-    A = (
-        softmax(Z, axis=0)
-        if activation == "softmax"
-        else get_activation(activation).forward(Z)
-    )
+    A = forward_of(activation)(Z)
     return A, LayerCache(A_prev, W, b, Z)
 
 
@@ -110,82 +110,11 @@ def linear_activation_backward(
     return linear_backward(dZ, cache)
 
 
-def check_activations(activations: Sequence[str], num_layers: int) -> tuple[str, ...]:
-    """Validate one activation name per layer; the last must be an output one."""
-    activations = tuple(activations)
-    if len(activations) != num_layers:
-        raise ValueError(
-            f"need one activation per layer: {num_layers} layers but "
-            f"{len(activations)} activations {list(activations)}"
-        )
-    for name in activations[:-1]:
-        get_activation(name)
-    if activations[-1] not in OUTPUT_ACTIVATIONS:
-        raise ValueError(
-            f"the output activation must be one of {OUTPUT_ACTIVATIONS} (the cost is "
-            f"cross-entropy); got {activations[-1]!r}"
-        )
-    return activations
-
-
 def activations_for(
     num_layers: int, hidden: str = "relu", output: str = "sigmoid"
 ) -> tuple[str, ...]:
     """("relu", ..., "relu", "sigmoid"): the lecture's usual choice for L layers."""
     return (hidden,) * (num_layers - 1) + (output,)
-
-
-def check_inputs(params: Params, X: jax.Array, Y: jax.Array | None = None):
-    """Static shape checks in the lecture's terms; free under jit.
-
-    Raises:
-        ValueError: X is not (n_x, m) with n_x = n[0]; Y is not (n[L], m).
-    """
-    n_x = params[0]["W"].shape[1]
-    n_y = params[-1]["W"].shape[0]
-    if jnp.ndim(X) != 2 or X.shape[0] != n_x:
-        rows = (
-            ": are examples in rows? Pass X.T"
-            if jnp.ndim(X) == 2 and X.shape[1] == n_x
-            else ""
-        )
-        raise ValueError(
-            f"X must be (n_x, m) = ({n_x}, m) for layer_dims[0] = {n_x}; got "
-            f"{jnp.shape(X)}{rows}"
-        )
-    for l, (p, q) in enumerate(zip(params[:-1], params[1:], strict=True), start=1):
-        if q["W"].shape[1] != p["W"].shape[0] or p["b"].shape != (p["W"].shape[0], 1):
-            raise ValueError(
-                f"layer sizes do not chain: W[{l}] is {p['W'].shape}, b[{l}] is "
-                f"{p['b'].shape}, W[{l + 1}] is {q['W'].shape}"
-            )
-    if Y is not None:
-        m = X.shape[1]
-        if jnp.ndim(Y) != 2 or Y.shape != (n_y, m):
-            hint = ""
-            if jnp.ndim(Y) == 1:
-                hint = (
-                    " (reshape labels to (1, m))"
-                    if n_y == 1
-                    else f" (one-hot encode: jaxnet.labels.one_hot(labels, {n_y}))"
-                )
-            raise ValueError(
-                f"Y must be (n_y, m) = ({n_y}, {m}) to match X {X.shape}; got "
-                f"{jnp.shape(Y)}{hint}"
-            )
-
-
-def check_keep_prob(keep_prob):
-    """keep_prob is a probability of keeping a unit: it must lie in (0, 1].
-
-    (Not a drop rate: stax's ``Dropout(rate)`` also takes the keep probability,
-    under the name rate.) Traced values (sweeps under jit/vmap) are not checked.
-    """
-    if isinstance(keep_prob, int | float) and not 0 < keep_prob <= 1:
-        raise ValueError(
-            f"keep_prob is the probability of keeping a unit and must be in (0, 1]; "
-            f"got {keep_prob}"
-        )
 
 
 def dropout_mask(key, keep_prob, shape, dtype) -> jax.Array:
@@ -207,7 +136,7 @@ def model_forward(
     Args:
         params: L dicts {"W": (n[l], n[l-1]), "b": (n[l], 1)}.
         X: inputs, (n_x, m), examples in columns.
-        activations: one name per layer, the last "sigmoid" or "softmax".
+        activations: one name per layer, the last one of ``OUTPUTS``.
         keep_prob: probability of keeping a hidden unit (inverted dropout); used
             only when ``dropout_key`` is given. Never applied to X or the output.
         dropout_key: ``jax.random`` key for the masks, or None for no dropout.
@@ -219,8 +148,8 @@ def model_forward(
     X = jnp.asarray(X)
     check_inputs(params, X)
     activations = check_activations(activations, len(params))
-    if dropout_key is not None:
-        check_keep_prob(keep_prob)
+    if dropout_key is not None and not isinstance(keep_prob, jax.core.Tracer):
+        check_number("keep_prob", keep_prob)
     num_layers = len(params)
     keys = (
         jax.random.split(dropout_key, num_layers) if dropout_key is not None else None
@@ -238,10 +167,8 @@ def model_forward(
 
 
 def output_cost(ZL: jax.Array, Y: jax.Array, output: str) -> jax.Array:
-    """Cross-entropy J from the output logits ZL (n[L], m), stable for any ZL."""
-    if output == "softmax":
-        return softmax_cross_entropy_from_logits(ZL, Y)
-    return compute_cost_from_logits(ZL, Y)
+    """The output's cost J from its logits ZL (n[L], m), stable for any ZL."""
+    return get_output(output).cost(ZL, Y)
 
 
 def l2_penalty(params: Params, lambd, m: int) -> jax.Array:
@@ -249,15 +176,10 @@ def l2_penalty(params: Params, lambd, m: int) -> jax.Array:
     return lambd / (2 * m) * sum(jnp.sum(jnp.square(layer["W"])) for layer in params)
 
 
-def _uses_l2(lambd) -> bool:
-    """False for None or a literal 0; traced lambdas (sweeps) keep the term."""
-    return lambd is not None and not (isinstance(lambd, int | float) and lambd == 0)
-
-
 def _total_cost(params, caches, X, Y, activations, lambd) -> jax.Array:
     check_inputs(params, X, Y)
     cost = output_cost(caches[-1].Z, Y, activations[-1])
-    if _uses_l2(lambd):
+    if lambd is not None:
         cost = cost + l2_penalty(params, lambd, X.shape[1])
     return cost
 
@@ -268,34 +190,38 @@ def model_backward(
     caches: Sequence[LayerCache],
     activations: Sequence[str],
     *,
-    lambd=0.0,
+    lambd=None,
 ) -> Grads:
-    """Hand-written backward pass of the cross-entropy cost (plus optional L2).
+    """Hand-written backward pass of the output's cost (plus optional L2).
 
-    dZ[L] = AL - Y; then for l = L-1..1: dA[l] = W[l+1]^T dZ[l+1] (times the
-    dropout mask D[l] / keep_prob if one was applied), dZ[l] = dA[l] * g'(Z[l]),
+    dZ[L] = AL - Y (computed by the output's row in ``OUTPUTS``); then for
+    l = L-1..1: dA[l] = W[l+1]^T dZ[l+1] (times the dropout mask D[l] /
+    keep_prob if one was applied), dZ[l] = dA[l] * g'(Z[l]),
     and dW, db from ``linear_backward``; with L2, dW[l] += (lambd / m) W[l].
 
     Args:
         AL: output activations, (n[L], m).
-        Y: labels, (n[L], m) (one-hot for softmax).
+        Y: labels, (n[L], m): 0/1 for sigmoid, one-hot columns for softmax
+            (dZ = A - Y is the exact gradient only when each column of Y sums
+            to 1; the training entry points refuse other labels), real values
+            for linear.
         caches: the L caches of ``model_forward``.
         activations: the names used in the forward pass.
-        lambd: L2 regularization strength (0 for none).
+        lambd: L2 regularization strength; None leaves the term out.
 
     Returns:
         Grads with the structure of params: [{"W": dW[l], "b": db[l]}, ...].
     """
     Y = jnp.asarray(Y).astype(AL.dtype)
     m = AL.shape[1]
-    dZ = AL - Y
+    dZ = get_output(activations[-1]).dZ(caches[-1].Z, AL, Y)  # = AL - Y
     grads = [None] * len(caches)
     dA_prev, grads[-1] = linear_backward(dZ, caches[-1])
     for l in reversed(range(len(caches) - 1)):
         cache = caches[l]
         dA = dA_prev if cache.D is None else dA_prev * cache.D
         dA_prev, grads[l] = linear_activation_backward(dA, cache, activations[l])
-    if _uses_l2(lambd):
+    if lambd is not None:
         grads = [
             {"W": g["W"] + (lambd / m) * cache.W, "b": g["b"]}
             for g, cache in zip(grads, caches, strict=True)
@@ -309,13 +235,14 @@ def model_cost(
     Y: ArrayLike,
     activations: Sequence[str],
     *,
-    lambd=0.0,
+    lambd=None,
     keep_prob: float = 1.0,
     dropout_key=None,
 ) -> jax.Array:
     """The cost J(params) as one differentiable function (for ``jax.grad``).
 
-    J = cross-entropy(ZL, Y) averaged over m, plus lambd / (2m) sum ||W||^2.
+    J = the output's cost (cross-entropy, or squared error for "linear")
+    averaged over m, plus lambd / (2m) sum ||W||^2 when lambd is not None.
     """
     X, Y = jnp.asarray(X), jnp.asarray(Y)
     _, caches = model_forward(
@@ -330,7 +257,7 @@ def model_value_and_grads(
     Y: ArrayLike,
     activations: Sequence[str],
     *,
-    lambd=0.0,
+    lambd=None,
     keep_prob: float = 1.0,
     dropout_key=None,
 ) -> tuple[jax.Array, Grads]:

@@ -45,13 +45,20 @@ class LeafCheck(NamedTuple):
 
 
 class GradCheckResult(NamedTuple):
-    """Per-leaf results, the overall verdict and the tolerances used."""
+    """Per-leaf results, the overall verdict and the tolerances used.
+
+    Its truth value is the verdict, so ``assert check_gradients(...)`` fails on a
+    failed check (a plain NamedTuple of five fields would always be true).
+    """
 
     leaves: tuple[LeafCheck, ...]
     passed: bool
     autodiff_tol: float
     fd_tol: float
     eps: float
+
+    def __bool__(self) -> bool:
+        return bool(self.passed)
 
     @property
     def failed_leaves(self) -> tuple[str, ...]:
@@ -151,8 +158,9 @@ def check_gradients(
             very large params; the autodiff comparison always runs.
 
     Returns:
-        GradCheckResult; ``print(result)`` shows a table, ``result.passed`` the
-        verdict, ``result.failed_leaves`` the paths of the failing leaves.
+        GradCheckResult; ``print(result)`` shows a table, ``result.passed`` (and
+        ``bool(result)``) the verdict, ``result.failed_leaves`` the paths of the
+        failing leaves.
 
     Raises:
         ValueError: float64 is off, or manual_grad's structure differs from params.

@@ -22,14 +22,18 @@ For K classes, J = -(1/m) sum_i sum_k Y_ki log softmax(Z)_ki, with dL/dZ = A - Y
 
 Shapes are checked statically (free under jit): y_hat and y must have the same
 shape, so a rank-1 y against a (1, m) y_hat raises instead of broadcasting to an
-(m, m) matrix.
+(m, m) matrix. Integer and bool inputs are promoted to JAX's default float; the
+labels take the dtype of the predictions.
+
+Label values are not checked here (that would need the values, inside jit):
+``jaxnet.validation.check_training_data`` checks them once, on the host.
 """
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxnet.activations import sigmoid
+from jaxnet.activations import promote_to_float, sigmoid
 
 
 def probability_eps(dtype) -> float:
@@ -55,9 +59,7 @@ def check_same_shape(y_hat: jax.Array, y: jax.Array, what: str = "y_hat and y"):
 
 
 def _as_float_pair(y_hat: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    y_hat = jnp.asarray(y_hat)
-    if not jnp.issubdtype(y_hat.dtype, jnp.floating):
-        y_hat = y_hat.astype(jnp.result_type(float))
+    y_hat = promote_to_float(y_hat)
     y = jnp.asarray(y).astype(y_hat.dtype)
     check_same_shape(y_hat, y)
     return y_hat, y
@@ -167,7 +169,7 @@ def compute_cost(AL: ArrayLike, Y: ArrayLike) -> jax.Array:
     Returns:
         The cost J, averaged over the m columns (axis 1).
     """
-    AL, Y = jnp.asarray(AL), jnp.asarray(Y)
+    AL, Y = promote_to_float(AL), jnp.asarray(Y)
     _check_labels_matrix(AL, Y, "AL")
     m = AL.shape[1]
     return jnp.sum(cross_entropy(AL, Y)) / m
@@ -178,14 +180,14 @@ def cost_backward(AL: ArrayLike, Y: ArrayLike) -> jax.Array:
 
     As in the lecture, the 1/m of J is applied later, in dW and db.
     """
-    AL, Y = jnp.asarray(AL), jnp.asarray(Y)
+    AL, Y = promote_to_float(AL), jnp.asarray(Y)
     _check_labels_matrix(AL, Y, "AL")
     return cross_entropy_derivative(AL, Y)
 
 
 def compute_cost_from_logits(ZL: ArrayLike, Y: ArrayLike) -> jax.Array:
     """J from the output logits ZL (1, m), stable for any finite ZL; a scalar."""
-    ZL, Y = jnp.asarray(ZL), jnp.asarray(Y)
+    ZL, Y = promote_to_float(ZL), jnp.asarray(Y)
     _check_labels_matrix(ZL, Y, "ZL")
     m = ZL.shape[1]
     return jnp.sum(cross_entropy_from_logits(ZL, Y)) / m
@@ -197,6 +199,13 @@ def softmax_cross_entropy_from_logits(ZL: ArrayLike, Y: ArrayLike) -> jax.Array:
     log softmax is computed as ZL - logsumexp(ZL, axis=0): finite for logits of
     +-1e4.
 
+    Labels must be one-hot columns (or, more generally, columns summing to 1):
+    dJ/dZL = (1/m) (softmax(ZL) sum_k Y_k - Y), which is the lecture's collapsed
+    (1/m) (A - Y) only then. A multi-hot or all-zero column would make the
+    hand-written dZ = A - Y wrong (by 0.4-0.7 relative); the cost does not check
+    this (values are not read inside jit): ``check_training_data`` refuses such
+    labels on the host before training.
+
     Args:
         ZL: logits, (K, m), one column per example.
         Y: one-hot labels, (K, m).
@@ -204,7 +213,7 @@ def softmax_cross_entropy_from_logits(ZL: ArrayLike, Y: ArrayLike) -> jax.Array:
     Returns:
         The cost J, summed over the K classes (axis 0) and averaged over m.
     """
-    ZL, Y = jnp.asarray(ZL), jnp.asarray(Y)
+    ZL, Y = promote_to_float(ZL), jnp.asarray(Y)
     _check_labels_matrix(ZL, Y, "ZL")
     Y = Y.astype(ZL.dtype)
     m = ZL.shape[1]

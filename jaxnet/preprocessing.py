@@ -14,9 +14,14 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxnet.activations import promote_to_float
+
 
 def image2vector(image: ArrayLike) -> jax.Array:
     """Unroll one image (h, w, c) into a column vector (h*w*c, 1).
+
+    A pure reshape: the dtype is kept (uint8 pixels stay uint8 for
+    ``scale_pixels``; integer, bool and float images all work).
 
     Raises:
         ValueError: the image is not 3-D.
@@ -67,17 +72,39 @@ def scale_pixels(pixels: ArrayLike, dtype=None) -> jax.Array:
 def normalize_rows(x: ArrayLike) -> jax.Array:
     """Divide each row of x (n, d) by its Euclidean norm: x / ||x||, axis 1.
 
-    An all-zero row has no direction and is returned as zeros (not NaN).
+    Lecture formula (5). Each row is first scaled by a power of two close to its
+    largest |x_ij| (an exact scaling), so ||x|| neither overflows (rows with
+    entries past ~1e19 in float32, 1e154 in float64, whose squares overflow) nor
+    underflows (rows below ~1e-19 / 1e-154); wherever the plain formula was
+    finite the result is unchanged, bit for bit (tested). The scale is held
+    constant for jax.grad (x / ||x|| does not depend on it). Subnormal entries
+    (below ~1e-38 / 1e-308) count as zero where the backend flushes them to zero,
+    as XLA on CPU does.
+
+    An all-zero row has no direction and is returned as zeros, with a zero
+    (finite) gradient: the zero rows are masked on both sides of the division
+    (the double-where trick), so no 0 / 0 appears, even in the backward pass.
+    Rows holding NaN or inf give NaN. Integer and bool inputs become the default float.
 
     Args:
         x: matrix (n, d).
 
     Returns:
-        (n, d), each non-zero row with norm 1.
+        (n, d), each non-zero row with norm 1 (to rounding).
     """
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    x_norm = jnp.linalg.norm(x, ord=2, axis=1, keepdims=True)
-    safe = jnp.where(x_norm > 0, x_norm, jnp.ones_like(x_norm))
-    return x / safe
+    x = promote_to_float(x)
+    biggest = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=1, keepdims=True))
+    zero_row = biggest == 0
+    safe = jnp.where(zero_row, jnp.ones_like(biggest), biggest)
+    mantissa, _ = jnp.frexp(safe)
+    # safe = mantissa 2^e with mantissa in [0.5, 1), so safe / (2 mantissa) is
+    # exactly 2^(e - 1), a power of two <= safe. It is clipped to normal numbers
+    # whose reciprocal is normal too (XLA divides by multiplying with the
+    # reciprocal, and a subnormal reciprocal would be flushed to zero), so the
+    # scaled entries stay below 8 and dividing by the scale only shifts exponents.
+    info = jnp.finfo(x.dtype)
+    scale = jnp.clip(safe / (2 * mantissa), info.tiny, 2.0 ** (info.maxexp - 3))
+    y = x / scale
+    sum_sq = jnp.sum(y * y, axis=1, keepdims=True)
+    norm = jnp.sqrt(jnp.where(zero_row, jnp.ones_like(sum_sq), sum_sq))
+    return jnp.where(zero_row, jnp.zeros_like(x), y / norm)

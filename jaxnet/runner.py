@@ -1,54 +1,33 @@
-"""A training driver for people watching: progress bar, printed costs, safe stops.
+"""A training run for people watching: progress bar, printed costs, safe stops.
 
-``train_loop`` runs the same compiled ``lax.scan`` as ``jaxnet.train.fit``, but in
-chunks of ``print_every`` iterations, so between chunks (never between steps) it
-can update a tqdm bar, print "Cost after iteration i" as the lecture does, and
-hand the state to a callback (e.g. to write a checkpoint). One host sync per
-chunk keeps the bar's overhead small.
+``train_loop`` runs the same compiled steps as ``jaxnet.train.fit`` through
+``jaxnet.driver.drive``: in chunks sized by time (so a signal is honoured
+within about a second), printing "Cost after iteration i" every
+``print_every`` iterations as the lecture does, with a tqdm bar, and handing
+every good chunk to ``on_chunk`` (to write a checkpoint).
 
-Safety: a chunk whose costs are not all finite is thrown away and the run stops
-with the last good state (``diverged=True``); Ctrl-C stops after the current
-chunk with the last good state (``interrupted=True``). Nothing is lost.
+It starts from given parameters, or from a whole saved ``TrainState`` (params,
+optimizer state, key) and iteration count: that is how a run resumes.
+
+Safety: a cost that stops being finite, or that rises far above its first
+value (``jaxnet.driver.DIVERGENCE_FACTOR``), stops the run with the last
+parameters whose cost was good (``diverged=True``, with a message that says
+what happened and what to try); ``should_stop`` (e.g. ``jaxnet.interrupts``)
+stops it after the running chunk (``interrupted=True``). Nothing is lost.
 """
 
 import math
-import sys
-import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-from jaxnet.deep import check_activations, check_inputs
+from jaxnet.boundary import prepare
+from jaxnet.driver import RunResult, drive
+from jaxnet.hyperparams import RULES, check_count
 from jaxnet.params import Params
-from jaxnet.train import TrainState, init_state, make_optimizer, make_step, run_steps
+from jaxnet.steps import TrainState
 
-
-class RunResult(NamedTuple):
-    """The outcome of ``train_loop``.
-
-    Attributes:
-        params: the last good parameters.
-        state: the last good TrainState (params, optimizer state, key).
-        costs: cost of every completed iteration, (iterations_done,) numpy.
-        iterations_done: iterations whose update is in ``params``.
-        compile_seconds: time spent compiling the chunk functions.
-        train_seconds: time spent running them (compilation excluded).
-        diverged: a non-finite cost stopped the run.
-        interrupted: Ctrl-C stopped the run.
-    """
-
-    params: Params
-    state: TrainState
-    costs: np.ndarray
-    iterations_done: int
-    compile_seconds: float
-    train_seconds: float
-    diverged: bool
-    interrupted: bool
+__all__ = ["RunResult", "cost_checkpoints", "train_loop"]
 
 
 def train_loop(
@@ -58,133 +37,86 @@ def train_loop(
     *,
     activations: Sequence[str],
     num_iterations: int,
-    learning_rate: float = 0.0075,
+    learning_rate: float = RULES["learning_rate"].default,
     optimizer=None,
     grad: str = "manual",
     lambd: float = 0.0,
     keep_prob: float = 1.0,
     batch_size: int | None = None,
     key=None,
-    print_every: int = 100,
+    print_every: int | None = 100,
     progress: bool = True,
     desc: str = "training",
-    on_chunk: Callable[[TrainState, int], None] | None = None,
+    on_chunk: Callable | None = None,
     print_fn: Callable[[str], None] | None = None,
     unit: str = "iteration",
+    resume_from: tuple[TrainState, int, np.ndarray] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    first_layer: str = "auto",
 ) -> RunResult:
     """Train with a progress bar and printed costs; see the module docstring.
 
     Arguments are those of ``jaxnet.train.fit``, plus:
-        print_every: chunk length; the cost is printed at every multiple of it
-            and at the last iteration (0 or None: one chunk, no printing).
+        print_every: print the cost at every multiple of it and at the last
+            iteration (0 or None: no printing). It does not size the compiled
+            chunks: they are sized by time.
         progress: show a tqdm progress bar (on stderr).
         desc: the bar's label.
-        on_chunk: called as ``on_chunk(state, iterations_done)`` after each good
+        on_chunk: called as ``on_chunk(state, iterations_done)`` (or with a
+            third argument, the costs so far, if it takes one) after each good
             chunk, e.g. to write a checkpoint.
         print_fn: where cost lines go (default: tqdm.write, above the bar).
-        unit: what one iteration is called in the printed lines ("epoch" for
+        unit: what one iteration is called in printed lines ("epoch" for
             minibatch runs).
+        resume_from: (state, iterations done, their costs) of an earlier run
+            with the same settings: the run continues from there, and equals
+            the run that was never stopped.
+        should_stop: polled between chunks; True stops the run, keeping it.
+        first_layer: as for ``fit``. States handed out (``on_chunk``, the
+            result) are dense either way and resume under any choice; a gram
+            run restarts its coordinates at the resumed W[1], so it equals the
+            unstopped run to rounding ("auto" resumes a momentum state dense).
+
+    Returns:
+        RunResult (see ``jaxnet.driver.RunResult``).
     """
-    activations = check_activations(activations, len(params))
-    dtype = params[0]["W"].dtype  # the params' dtype sets the run's, as in fit
-    X, Y = jnp.asarray(X).astype(dtype), jnp.asarray(Y).astype(dtype)
-    check_inputs(params, X, Y)
-    if num_iterations < 1:
-        raise ValueError(f"num_iterations must be >= 1; got {num_iterations}")
-    optimizer = make_optimizer(optimizer, learning_rate)
-    step = make_step(
-        activations,
-        optimizer,
-        grad=grad,
-        lambd=lambd,
-        keep_prob=keep_prob,
-        batch_size=batch_size,
-    )
-    chunk = min(print_every or num_iterations, num_iterations)
-    state = init_state(params, optimizer, key)
-    print_fn = print_fn or (lambda line: tqdm.write(line, file=sys.stdout))
+    num_iterations = check_count("num_iterations", num_iterations)
+    if print_every is not None and print_every != 0:
+        print_every = check_count("print_every", print_every)
+    state, start, past = None, 0, None
+    if resume_from is not None:
+        state, start, past = resume_from
+        start = int(start)
+        if not 0 <= start <= num_iterations:
+            raise ValueError(
+                f"cannot resume at iteration {start} of a {num_iterations}-iteration "
+                "run"
+            )
+    run = prepare(
+        params, X, Y, activations=activations, learning_rate=learning_rate,
+        optimizer=optimizer, grad=grad, lambd=lambd, keep_prob=keep_prob,
+        batch_size=batch_size, key=key, first_layer=first_layer, start=state,
+    )  # fmt: skip
+    callback = None if on_chunk is None else _adapt(on_chunk)
+    return drive(
+        run.config, run.state, run.hp, run.data, run.Y,
+        num_iterations=num_iterations, start_iteration=start, past_costs=past,
+        print_every=print_every, progress=progress, desc=desc, unit=unit,
+        on_chunk=callback, should_stop=should_stop, print_fn=print_fn,
+    )  # fmt: skip
 
-    compiled: dict[int, Callable] = {}
-    compile_seconds = 0.0
 
-    def compiled_chunk(length: int):
-        nonlocal compile_seconds
-        if length not in compiled:
-            start = time.perf_counter()
-            run = jax.jit(lambda s, x, y: _chunk(step, s, x, y, length))
-            compiled[length] = run.lower(state, X, Y).compile()
-            compile_seconds += time.perf_counter() - start
-        return compiled[length]
+def _adapt(on_chunk: Callable) -> Callable:
+    """Accept callbacks of (state, done) as well as (state, done, costs)."""
+    import inspect
 
-    costs: list[np.ndarray] = []
-    done, train_seconds = 0, 0.0
-    diverged = interrupted = False
-    bar = tqdm(
-        total=num_iterations,
-        desc=desc,
-        disable=not progress,
-        unit="it",
-        file=sys.stderr,
-        leave=False,
-    )
     try:
-        while done < num_iterations:
-            length = min(chunk, num_iterations - done)
-            run = compiled_chunk(length)
-            start = time.perf_counter()
-            new_state, chunk_costs, params_finite = run(state, X, Y)
-            chunk_costs = np.asarray(chunk_costs)
-            train_seconds += time.perf_counter() - start
-            costs_finite = bool(np.all(np.isfinite(chunk_costs)))
-            # The chunk's last update is not costed inside it: check the params too.
-            if not costs_finite or not bool(params_finite):
-                if costs_finite:
-                    last = done + length - 1
-                    what = f"parameters are not finite after iteration {last}"
-                else:
-                    bad = done + int(np.argmin(np.isfinite(chunk_costs)))
-                    what = f"cost is not finite at iteration {bad}"
-                print_fn(
-                    f"{what}: stopping; keeping the parameters after iteration {done}"
-                )
-                diverged = True
-                break
-            state = new_state
-            costs.append(chunk_costs)
-            for i in range(done, done + length):
-                if print_every and (i % print_every == 0 or i == num_iterations - 1):
-                    print_fn(f"Cost after {unit} {i}: {chunk_costs[i - done]:.6f}")
-            done += length
-            bar.update(length)
-            if on_chunk is not None:
-                on_chunk(state, done)
-    except KeyboardInterrupt:
-        interrupted = True
-        print_fn(f"interrupted: keeping the parameters after iteration {done}")
-    finally:
-        bar.close()
-    all_costs = np.concatenate(costs) if costs else np.zeros((0,))
-    return RunResult(
-        state.params,
-        state,
-        all_costs,
-        done,
-        compile_seconds,
-        train_seconds,
-        diverged,
-        interrupted,
-    )
-
-
-def _chunk(step, state, X, Y, length):
-    """``length`` scanned steps, plus whether every new parameter is finite.
-
-    The check runs on the device, so only one boolean crosses to the host.
-    """
-    state, costs = run_steps(step, state, X, Y, length)
-    leaves = jax.tree.leaves(state.params)
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
-    return state, costs, finite
+        takes_costs = len(inspect.signature(on_chunk).parameters) >= 3
+    except (TypeError, ValueError):
+        takes_costs = False
+    if takes_costs:
+        return on_chunk
+    return lambda state, done, costs: on_chunk(state, done)
 
 
 def cost_checkpoints(costs: np.ndarray, every: int) -> list[list[float]]:

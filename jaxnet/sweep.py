@@ -15,25 +15,28 @@ axis with ``jax.vmap``. What may differ per model:
     params           initial parameters       stacked: every leaf (N, ...)
 
 Each model sees exactly what ``jaxnet.train.fit`` would give it with the same
-arguments, so a sweep equals N separate runs (tested in float64). Where the data
-X is shared, vmap turns the N first-layer products W[1] X into one larger product
-(N * n[1], n[0]) x (n[0], m), which keeps the CPU's vector units busier than N
-small ones.
+arguments, so a sweep equals N separate runs (tested in float64). The run goes
+through the same driver as ``fit`` and ``train_loop`` (``jaxnet.driver``), as
+one compiled call, or in chunks with a progress bar and printed mean costs.
+Where the data X is shared, vmap turns the N first-layer products W[1] X into
+one larger product (N * n[1], n[0]) x (n[0], m), which keeps the CPU's vector
+units busier than N small ones.
 """
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.typing import ArrayLike
 
-from jaxnet.deep import check_activations, check_inputs
+from jaxnet.boundary import prepare
+from jaxnet.driver import RunResult, drive
+from jaxnet.hyperparams import check_count
+from jaxnet.outputs import get_output
 from jaxnet.params import Params, init_params
-from jaxnet.train import accuracy, check_keep_prob, init_state, make_step, run_steps
+from jaxnet.train import accuracy
 
 
 class SweepResult(NamedTuple):
@@ -45,12 +48,14 @@ class SweepResult(NamedTuple):
         costs: cost before every update, (N, num_iterations).
         train_accuracy: fraction right on (X, Y) after training, (N,).
         test_accuracy: the same on (X_test, Y_test), (N,), or None.
+        run: the driver's RunResult (state for resuming, timings, interrupted).
     """
 
     params: Params
     costs: jax.Array
-    train_accuracy: jax.Array
+    train_accuracy: jax.Array | None
     test_accuracy: jax.Array | None
+    run: RunResult | None = None
 
 
 def init_stacked_params(
@@ -74,74 +79,21 @@ def unstack(params: Params, i: int) -> Params:
     return jax.tree.map(lambda leaf: leaf[i], params)
 
 
-def _as_column(values, n: int | None, dtype, name: str):
-    """None stays None; a scalar or a length-N sequence becomes an (N,) array."""
-    if values is None:
-        return None
-    values = jnp.asarray(values, dtype)
-    if values.ndim == 0:
-        return values if n is None else jnp.full((n,), values)
-    if values.ndim != 1 or (n is not None and values.shape[0] != n):
+def _num_models(params, stacked, num_models, **values) -> int:
+    """N from whichever argument is a sequence, stacked params, or num_models."""
+    sizes = {
+        name: len(v) for name, v in values.items() if v is not None and np.ndim(v) == 1
+    }
+    if stacked:
+        sizes["params"] = jax.tree.leaves(params)[0].shape[0]
+    if num_models is not None:
+        sizes["num_models"] = check_count("num_models", num_models)
+    if len(set(sizes.values())) != 1:
         raise ValueError(
-            f"{name} must be a scalar or have shape ({n},); got {values.shape}"
+            "cannot tell the number of models N: give a length-N sequence, keys, "
+            f"stacked params or num_models, all agreeing; got sizes {sizes or 'none'}"
         )
-    return values
-
-
-@partial(
-    jax.jit,
-    static_argnames=(
-        "activations",
-        "num_iterations",
-        "grad",
-        "batch_size",
-        "make_optimizer",
-        "stacked",
-    ),
-)
-def _sweep(
-    params,
-    X,
-    Y,
-    X_test,
-    Y_test,
-    keys,
-    learning_rates,
-    lambds,
-    keep_probs,
-    *,
-    activations,
-    num_iterations,
-    grad,
-    batch_size,
-    make_optimizer,
-    stacked,
-):
-    def run_one(p, key, learning_rate, lambd, keep_prob):
-        optimizer = make_optimizer(learning_rate)
-        step = make_step(
-            activations,
-            optimizer,
-            grad=grad,
-            lambd=lambd,
-            keep_prob=1.0 if keep_prob is None else keep_prob,
-            batch_size=batch_size,
-            dropout=keep_prob is not None,
-        )
-        state, costs = run_steps(
-            step, init_state(p, optimizer, key), X, Y, num_iterations
-        )
-        train_acc = accuracy(state.params, X, Y, activations)
-        test_acc = (
-            None
-            if X_test is None
-            else accuracy(state.params, X_test, Y_test, activations)
-        )
-        return state.params, costs, train_acc, test_acc
-
-    # None (lambd or keep_prob not swept) is an empty pytree: its axis is moot.
-    in_axes = (0 if stacked else None, 0, 0, 0, 0)
-    return jax.vmap(run_one, in_axes)(params, keys, learning_rates, lambds, keep_probs)
+    return next(iter(sizes.values()))
 
 
 def sweep(
@@ -159,9 +111,15 @@ def sweep(
     stacked: bool | None = None,
     grad: str = "manual",
     batch_size: int | None = None,
-    make_optimizer: Callable[..., optax.GradientTransformation] = optax.sgd,
+    optimizer=None,
     X_test: ArrayLike | None = None,
     Y_test: ArrayLike | None = None,
+    print_every: int | None = None,
+    progress: bool = False,
+    desc: str = "sweep",
+    should_stop: Callable[[], bool] | None = None,
+    on_chunk: Callable | None = None,
+    first_layer: str = "auto",
 ) -> SweepResult:
     """Train N models in one compiled call: ``vmap`` over a whole ``fit`` run.
 
@@ -178,7 +136,7 @@ def sweep(
         X: (n_x, m), shared by all models. Y: (n[L], m).
         activations: one name per layer.
         num_iterations: gradient steps (full batch) or epochs (with batch_size).
-        learning_rates: alpha, scalar or (N,); passed to ``make_optimizer``.
+        learning_rates: alpha, scalar or (N,).
         lambds: L2 strength, scalar or (N,); None: no L2 term at all.
         keep_probs: inverted-dropout keep probability, scalar or (N,); None: no
             dropout. A swept 1.0 draws all-ones masks: the same numbers as ``fit``
@@ -190,63 +148,51 @@ def sweep(
             rank of the first W (3 means stacked).
         grad: "manual" (hand-written backward) or "autodiff" (jax.grad).
         batch_size: minibatch size (None: full batch).
-        make_optimizer: learning rate -> optax transformation (default
-            ``optax.sgd``, the lecture's plain gradient descent).
+        optimizer: None (gradient descent) or a name from ``OPTIMIZERS``: each
+            model's optimizer state holds its own alpha.
         X_test, Y_test: optional held-out set for ``test_accuracy``.
+        print_every, progress, desc, should_stop, on_chunk: as for
+            ``jaxnet.runner.train_loop``; with none of them the sweep is one
+            compiled call.
+        first_layer: "auto", "dense" or "gram", as for ``fit``; with "gram"
+            each model keeps its own P = W[1]_0 X and all share G = X^T X.
 
     Returns:
         SweepResult(params (stacked), costs (N, num_iterations), train_accuracy
-        (N,), test_accuracy (N,) or None).
+        (N,), test_accuracy (N,) or None (both None for a linear output), run).
     """
-    activations = check_activations(activations, len(params))
+    num_iterations = check_count("num_iterations", num_iterations)
     if stacked is None:
-        stacked = jnp.ndim(params[0]["W"]) == 3
-    dtype = params[0]["W"].dtype
-    X, Y = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
-    sizes = {
-        name: len(v)
-        for name, v in [
-            ("learning_rates", learning_rates),
-            ("lambds", lambds),
-            ("keep_probs", keep_probs),
-            ("keys", keys),
-        ]
-        if v is not None and np.ndim(v) == 1
-    }
-    if stacked:
-        sizes["params"] = params[0]["W"].shape[0]
-    if num_models is not None:
-        sizes["num_models"] = num_models
-    if len(set(sizes.values())) != 1:
-        raise ValueError(
-            "cannot tell the number of models N: give a length-N sequence, keys, "
-            f"stacked params or num_models, all agreeing; got sizes {sizes or 'none'}"
-        )
-    (n,) = set(sizes.values())
-    check_inputs(unstack(params, 0) if stacked else params, X, Y)
-    if keys is None:
-        keys = jnp.stack([jax.random.key(0)] * n)
-    if keep_probs is not None:
-        for keep_prob in jnp.atleast_1d(jnp.asarray(keep_probs)).tolist():
-            check_keep_prob(keep_prob)
-    if X_test is not None:
-        X_test, Y_test = jnp.asarray(X_test, dtype), jnp.asarray(Y_test, dtype)
+        stacked = jnp.ndim(jax.tree.leaves(params)[0]) == 3
+    n = _num_models(
+        params, stacked, num_models, learning_rates=learning_rates, lambds=lambds,
+        keep_probs=keep_probs, keys=keys,
+    )  # fmt: skip
+    run = prepare(
+        params, X, Y, activations=activations, learning_rate=learning_rates,
+        optimizer=optimizer, grad=grad,
+        lambd=0.0 if lambds is None else lambds,
+        keep_prob=1.0 if keep_probs is None else keep_probs,
+        batch_size=batch_size, key=keys, num_models=n, stacked=stacked,
+        first_layer=first_layer,
+    )  # fmt: skip
+    watched = progress or print_every or should_stop or on_chunk
+    result = drive(
+        run.config, run.state, run.hp, run.data, run.Y,
+        num_iterations=num_iterations, print_every=print_every, progress=progress,
+        desc=desc, should_stop=should_stop, on_chunk=on_chunk, vmapped=True,
+        single_chunk=not watched,
+    )  # fmt: skip
+    acts = run.config.activations
+    train_acc = test_acc = None
+    if get_output(acts[-1]).classifier:
+        score = jax.jit(jax.vmap(accuracy, in_axes=(0, None, None, None)),
+                        static_argnums=3)  # fmt: skip
+        train_acc = score(result.params, run.X, run.Y, acts)
+        if X_test is not None:
+            dtype = run.X.dtype
+            X_test, Y_test = jnp.asarray(X_test, dtype), jnp.asarray(Y_test, dtype)
+            test_acc = score(result.params, X_test, Y_test, acts)
     return SweepResult(
-        *_sweep(
-            params,
-            X,
-            Y,
-            X_test,
-            Y_test,
-            keys,
-            _as_column(learning_rates, n, dtype, "learning_rates"),
-            _as_column(lambds, n, dtype, "lambds"),
-            _as_column(keep_probs, n, dtype, "keep_probs"),
-            activations=activations,
-            num_iterations=num_iterations,
-            grad=grad,
-            batch_size=batch_size,
-            make_optimizer=make_optimizer,
-            stacked=stacked,
-        )
+        result.params, jnp.asarray(result.costs), train_acc, test_acc, result
     )

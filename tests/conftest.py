@@ -4,9 +4,12 @@
   and automatic derivatives to ~1e-10, which float32 (eps ~1.2e-7) cannot resolve.
   Tests of the float32 path users get by default pass ``dtype=jnp.float32``.
 - numpy-style rank promotion raises, so an (n, 1) vs (n,) slip fails loudly.
-- ``data_root`` finds the real datasets through ``$JAXNET_DATA``. Without them the
-  data tests are skipped *with a reason* (shown by ``-ra``), unless
-  ``JAXNET_REQUIRE_DATA=1`` (set by ``.ci/run``), where a missing dataset fails.
+- ``data_root`` (cat and MNIST) and ``autompg_root`` find the real datasets with
+  the loaders' own search order (``jaxnet.data.find_dataset_dir``): ``$JAXNET_DATA``
+  if set, else the cache that ``python -m jaxnet.data fetch`` writes to. Each
+  returns the root folder holding ``<name>/``. Without the data the tests are
+  skipped *with a reason* (shown by ``-ra``), unless ``JAXNET_REQUIRE_DATA=1``
+  (set by ``.ci/run``), where a missing dataset fails.
 """
 
 import os
@@ -24,15 +27,37 @@ def key():
     return jax.random.key(0)
 
 
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    root = os.environ.get("JAXNET_DATA")
-    if root and (Path(root) / "catvnoncat" / "train_catvnoncat.h5").is_file():
-        return Path(root)
+def _dataset_root(*names: str) -> Path:
+    """Root folder holding each ``<name>/``, found as the loaders find it."""
+    from jaxnet.data import DATASETS, DatasetNotFoundError, find_dataset_dir
+
+    roots, problems, missing = set(), [], []
+    for name in names:
+        try:
+            roots.add(find_dataset_dir(name, tuple(DATASETS[name])).parent)
+        except DatasetNotFoundError as e:
+            problems.append(str(e).splitlines()[0])
+            missing.append(name)
+    if not problems:
+        (root,) = roots  # without data_dir only one location is ever searched
+        return root
+    fetch = "; ".join(f"python -m jaxnet.data fetch {n} --from SRC" for n in missing)
     message = (
-        "real datasets not found: set JAXNET_DATA to the folder holding "
-        "catvnoncat/ and mnist_t10k/ (see README, 'Data')"
+        f"real data not found: {' | '.join(problems)} Fetch with: {fetch} "
+        "(sources in docs/data.md), or set JAXNET_DATA"
     )
     if os.environ.get("JAXNET_REQUIRE_DATA") == "1":
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """Root holding catvnoncat/ and mnist_t10k/."""
+    return _dataset_root("catvnoncat", "mnist_t10k")
+
+
+@pytest.fixture(scope="session")
+def autompg_root() -> Path:
+    """Root holding autompg/cars.json."""
+    return _dataset_root("autompg")

@@ -1,5 +1,6 @@
 """Tests for jaxnet.activations: the lecture's printed values, derivatives vs
-jax.grad, numerical stability at +-1e4, and errors for unknown names."""
+jax.grad (kinks and saturated units included), numerical stability at +-1e4, and
+errors for unknown names."""
 
 import warnings
 
@@ -17,11 +18,13 @@ from jaxnet.activations import (
     leaky_relu,
     leaky_relu_derivative,
     relu,
+    relu_derivative,
     sigmoid,
     sigmoid_derivative,
     softmax,
     softplus,
     tanh,
+    tanh_derivative,
 )
 
 # ---------------------------------------------------------------- lecture values
@@ -131,14 +134,10 @@ def test_smooth_derivatives_match_autodiff(name, z):
 @settings(max_examples=50, deadline=None)
 @given(z=hnp.arrays(np.float64, SHAPES, elements=SMOOTH_VALUES))
 def test_tanh_derivative_matches_autodiff(z):
-    # Both sides compute 1 - a^2 from the same rounded a = tanh(z), in different
-    # orders: ours 1 - a*a, jax.grad's (1 - a) + (1 - a) * a. Where 1 - a^2 is
-    # tiny (|z| ~ 5..19) each loses ~1 ulp of 1 to cancellation (jax's form even
-    # for z < 0), so an absolute 4 * eps64 = 8.9e-16 is added to the 1e-12
-    # relative tolerance. An error in the rule would be O(1), far above this.
-    assert_derivative_matches_autodiff(
-        PAIRS["tanh"], z, atol=4 * np.finfo(np.float64).eps
-    )
+    # tanh is written so that jax.grad of it works from q = e^(-2|z|) without
+    # cancellation (see jaxnet.activations.tanh): no absolute slack is needed any
+    # more (jnp.tanh's rule (1 + a)(1 - a) needed 4 * eps64 for |z| ~ 5..19).
+    assert_derivative_matches_autodiff(PAIRS["tanh"], z)
 
 
 @pytest.mark.parametrize("name", ["relu", "leaky_relu"])
@@ -175,6 +174,111 @@ def test_values_at_kinks_are_the_documented_choice():
     np.testing.assert_array_equal(ACTIVATIONS["relu"].derivative(zero), 0.0)
     np.testing.assert_array_equal(leaky_relu_derivative(zero), 0.01)
     np.testing.assert_array_equal(leaky_relu_derivative(zero, slope=0.3), 0.3)
+
+
+# ---------------------------------------------------------------- kinks
+
+
+def kink_points(dtype):
+    """0, -0.0 and +-tiny values: the smallest normal and subnormal numbers."""
+    info = np.finfo(dtype)
+    tiny = [info.smallest_subnormal, info.tiny, 1e-30, 1.0]
+    return np.array([0.0, -0.0] + tiny + [-t for t in tiny], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_autodiff_at_zero_is_the_documented_value(dtype):
+    # Z = 0 happens in training (b = 0 at init, dead units): jax.grad of the
+    # forward must give the documented relu'(0) = 0, exactly, as relu_derivative.
+    z = jnp.asarray(kink_points(dtype))
+    manual = relu_derivative(z)
+    for reference in (jax.vmap(jax.grad(relu))(z), PAIRS["relu"](z)[1]):
+        assert reference.dtype == dtype
+        np.testing.assert_array_equal(reference, manual)
+    np.testing.assert_array_equal(manual[:2], [0.0, 0.0])  # z = 0 and -0.0
+
+
+SLOPES = [0.0, 0.01, 0.3, 1.0, 2.5, -0.5]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_autodiff_at_zero_is_the_slope(dtype):
+    z = jnp.asarray(kink_points(dtype))
+    for slope in SLOPES:
+        manual = leaky_relu_derivative(z, slope=slope)
+        eager = jax.vmap(jax.grad(lambda v, s=slope: leaky_relu(v, slope=s)))(z)
+        np.testing.assert_array_equal(eager, manual, err_msg=f"slope {slope}")
+        np.testing.assert_array_equal(leaky_pair(z, slope)[1], manual)
+        np.testing.assert_array_equal(manual[:2], np.array([slope] * 2, dtype))
+
+
+# ---------------------------------------------------------------- saturation
+
+# The hand-written derivatives of sigmoid, tanh and softplus agree with jax.grad
+# of the forwards to ULPS units in the last place, for every z the grid holds:
+# both sides evaluate the same q = e^(-|z|) or e^(-2|z|) (or, for sigmoid, the
+# same a (1 - a)) through at most ~6 correctly rounded operations without
+# cancellation. Measured on CPU: <= 2.5 ulps (5.6e-16 in float64, 2.4e-7 in
+# float32). Below the smallest normal number there is no relative precision
+# (and XLA's CPU flushes subnormals to 0), hence atol = finfo.tiny.
+ULPS = 8
+
+
+def saturation_grid(dtype):
+    """z over [-1e4, 1e4], dense where the units saturate (|z| up to 60)."""
+    low = -300 if dtype == np.float64 else -30
+    magnitudes = np.concatenate([np.logspace(low, 4, 800), np.linspace(0, 60, 3001)])
+    return np.concatenate([magnitudes, -magnitudes, [-0.0]]).astype(dtype)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_smooth_derivatives_agree_with_autodiff_when_saturated(name, dtype):
+    forward, derivative = ACTIVATIONS[name]
+    z = jnp.asarray(saturation_grid(dtype))
+    manual, reference = jax.jit(
+        lambda v: (derivative(v), jax.vmap(jax.grad(forward))(v))
+    )(z)
+    info = np.finfo(dtype)
+    np.testing.assert_allclose(manual, reference, rtol=ULPS * info.eps, atol=info.tiny)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_backward_with_any_upstream_gradient(dtype):
+    # Inside a network the upstream dA multiplies in before jax's rule finishes;
+    # with jnp.tanh that changed where its cancellation happened (and FMA fusion
+    # changed it again), so saturated layers disagreed by up to 0.2 relative.
+    z = saturation_grid(dtype)
+    dA = np.random.default_rng(0).normal(size=z.shape).astype(dtype)
+    vjp = jax.jit(lambda v, g: jax.vjp(tanh, v)[1](g)[0])
+    manual = dA * np.asarray(tanh_derivative(z))
+    info = np.finfo(dtype)
+    atol = 8 * info.tiny * np.abs(dA).max()  # subnormal intermediates, see above
+    np.testing.assert_allclose(vjp(z, dA), manual, rtol=ULPS * info.eps, atol=atol)
+
+
+def test_tanh_derivative_is_accurate_where_one_minus_a_squared_is_not():
+    # Reference: 1 / cosh(z)^2 in numpy (libm's cosh, <= 1 ulp); cosh^2 overflows
+    # to inf past |z| ~ 355, where the true value is below 1e-308 anyway.
+    z = np.concatenate([np.linspace(0, 40, 4001), [100.0, 300.0]])
+    with np.errstate(over="ignore"):
+        reference = 1 / np.cosh(z) ** 2
+    tol = {"rtol": ULPS * np.finfo(np.float64).eps, "atol": np.finfo(np.float64).tiny}
+    np.testing.assert_allclose(tanh_derivative(z), reference, **tol)
+    np.testing.assert_allclose(tanh_derivative(-z), reference, **tol)
+    np.testing.assert_allclose(
+        jax.vmap(jax.grad(tanh))(jnp.asarray(z)), reference, **tol
+    )
+    # The lecture's 1 - a^2 from the rounded a = tanh(18) keeps no correct digit
+    # (tanh'(18) = 9.3e-16 is below the spacing of floats near 1).
+    a = np.tanh(18.0)
+    assert abs((1 - a * a) - reference[1800]) > 0.01 * reference[1800]
+
+
+def test_tanh_values_match_numpy():
+    z = np.concatenate([np.linspace(-25, 25, 5001), [-1e4, 1e4, -0.0, 1e-300]])
+    np.testing.assert_allclose(tanh(z), np.tanh(z), rtol=4 * np.finfo(float).eps)
+    assert np.signbit(tanh(-0.0))
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

@@ -26,7 +26,7 @@ MODEL_KEYS = {
 def run(data_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("cat_run")
     argv = [
-        "--num-iterations",
+        "--iterations",
         "3",
         "--print-every",
         "2",
@@ -107,7 +107,7 @@ def test_diverging_run_keeps_last_good_checkpoint(data_root, tmp_path):
         [
             "--model",
             "two_layer",
-            "--num-iterations",
+            "--iterations",
             "40",
             "--print-every",
             "2",

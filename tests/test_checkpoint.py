@@ -174,3 +174,38 @@ def test_load_missing_arrays(tmp_path):
     np.savez(path, W1=np.ones((4, 5)), b1=np.ones((4, 1)))
     with pytest.raises(CheckpointError, match="missing.*layer_dims"):
         load_checkpoint(path)
+
+
+def test_extra_arrays_round_trip(tmp_path):
+    # Optional extras (e.g. an optimizer's state) live under "extra/<name>".
+    extra = {"adam/mu/0": np.arange(6.0).reshape(2, 3), "step": np.array(7)}
+    save_checkpoint(
+        tmp_path / "e.npz",
+        _params(),
+        layer_dims=LAYER_DIMS,
+        activations=ACTIVATIONS,
+        extra_arrays=extra,
+    )
+    with np.load(tmp_path / "e.npz") as npz:
+        assert {"extra/adam/mu/0", "extra/step"} <= set(npz.files)
+    loaded, info = load_checkpoint(tmp_path / "e.npz")
+    _assert_same(_params(), loaded)
+    assert sorted(info["extra"]) == ["adam/mu/0", "step"]
+    for name, array in extra.items():
+        np.testing.assert_array_equal(info["extra"][name], array)
+        assert info["extra"][name].dtype == array.dtype
+    # Without extras the info has no "extra" key (as before extras existed).
+    _save(tmp_path / "plain.npz", _params())
+    assert "extra" not in load_checkpoint(tmp_path / "plain.npz")[1]
+
+
+def test_numpy_integer_layer_dims_and_tuple_activations(tmp_path):
+    save_checkpoint(
+        tmp_path / "n.npz",
+        _params(),
+        layer_dims=np.array(LAYER_DIMS),
+        activations=tuple(ACTIVATIONS),
+    )
+    _, info = load_checkpoint(tmp_path / "n.npz")
+    assert info["layer_dims"] == LAYER_DIMS
+    assert all(type(n) is int for n in info["layer_dims"])

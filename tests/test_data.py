@@ -20,6 +20,7 @@ from jaxnet.data import (
     split_digits,
     two_blobs,
 )
+from jaxnet.data.locate import candidate_dirs
 
 # ---------------------------------------------------------------- locate
 
@@ -61,12 +62,41 @@ def test_search_order_explicit_then_env_then_cache(clean_env, monkeypatch):
     assert find_dataset_dir("toy", req, data_dir=parent) == nested
 
 
-def test_incomplete_folder_is_skipped(clean_env, monkeypatch):
+def test_incomplete_env_folder_is_an_error_not_a_fallback(clean_env, monkeypatch):
     req = ("a.bin", "b.bin")
     _make(clean_env / "env" / "toy", "a.bin")
     monkeypatch.setenv("JAXNET_DATA", str(clean_env / "env"))
-    cached = _make(clean_env / "home" / ".cache" / "jaxnet" / "toy", *req)
-    assert find_dataset_dir("toy", req) == cached
+    _make(clean_env / "home" / ".cache" / "jaxnet" / "toy", *req)  # never used
+    with pytest.raises(DatasetNotFoundError) as info:
+        find_dataset_dir("toy", req)
+    msg = str(info.value)
+    assert f"$JAXNET_DATA={clean_env / 'env'}" in msg and "authoritative" in msg
+    assert f"{clean_env / 'env' / 'toy'}  ($JAXNET_DATA): missing b.bin" in msg
+    assert "was not searched" in msg and "unset JAXNET_DATA" in msg
+    assert f"--cache {clean_env / 'env'}" in msg
+    monkeypatch.setenv("JAXNET_DATA", "")  # empty counts as unset
+    assert find_dataset_dir("toy", req) == cache_dir("toy")
+
+
+def test_explicit_data_dir_is_authoritative(clean_env, monkeypatch):
+    req = ("a.bin", "b.bin")
+    _make(clean_env / "home" / ".cache" / "jaxnet" / "toy", *req)
+    _make(clean_env / "env" / "toy", *req)
+    monkeypatch.setenv("JAXNET_DATA", str(clean_env / "env"))
+    typo = clean_env / "mydata-typo"
+    with pytest.raises(DatasetNotFoundError) as info:
+        find_dataset_dir("toy", req, data_dir=typo)
+    msg = str(info.value)
+    assert f"not found in data_dir {typo}" in msg
+    assert f"{typo}  (data_dir argument): does not exist" in msg
+    assert "$JAXNET_DATA and the cache" in msg and "were not searched" in msg
+    partial = _make(clean_env / "partial", "b.bin")
+    with pytest.raises(DatasetNotFoundError, match="missing a.bin"):
+        find_dataset_dir("toy", req, data_dir=partial)
+    assert [what for _, what in candidate_dirs("toy", partial)] == [
+        "data_dir argument",
+        "data_dir argument / name",
+    ]
 
 
 def test_not_found_message_lists_files_places_and_command(clean_env, monkeypatch):
@@ -76,8 +106,12 @@ def test_not_found_message_lists_files_places_and_command(clean_env, monkeypatch
     assert isinstance(info.value, FileNotFoundError)
     for text in ("a.bin", "b.bin", str(clean_env / "mine"), str(cache_dir("toy"))):
         assert text in msg
-    assert "JAXNET_DATA not set" in msg
     assert "python -m jaxnet.data fetch toy --from URL_OR_DIR" in msg
+    with pytest.raises(DatasetNotFoundError) as info:
+        find_dataset_dir("toy", ("a.bin",))
+    msg = str(info.value)
+    assert "JAXNET_DATA not set" in msg and str(cache_dir("toy")) in msg
+    assert f"(writes to {cache_dir('toy')})" in msg
     monkeypatch.setenv("JAXNET_DATA", str(clean_env / "env"))
     with pytest.raises(DatasetNotFoundError, match="set") as info:
         find_dataset_dir("toy", ("a.bin",))

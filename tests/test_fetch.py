@@ -10,7 +10,7 @@ import pytest
 
 from jaxnet.data import CATVNONCAT_SHA256, fetch_dataset, load_catvnoncat, sha256_of
 from jaxnet.data.__main__ import main
-from jaxnet.data.fetch import FetchError, fetch_file
+from jaxnet.data.fetch import DATASETS, FetchError, fetch_file
 
 TRAIN, TEST = "train_catvnoncat.h5", "test_catvnoncat.h5"
 
@@ -157,5 +157,46 @@ def test_where_reports_search_order(data_root, tmp_path, monkeypatch, capsys):
     assert main(["where"]) == 0
     out = capsys.readouterr().out
     assert str(data_root / "catvnoncat") in out and "FOUND" in out
-    assert str(tmp_path / "xdg" / "jaxnet" / "mnist_t10k") in out
-    assert out.count("sha256 ok") == 4
+    assert "cache not searched" in out and str(tmp_path / "xdg") not in out
+    assert out.count("sha256 ok") >= 4 and "MISMATCH" not in out
+
+
+def _fake_dataset(root, name):
+    folder = root / name
+    folder.mkdir(parents=True)
+    for filename in DATASETS[name]:
+        (folder / filename).write_bytes(b"not the real file")
+    return folder
+
+
+def test_where_fails_on_a_checksum_mismatch(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("JAXNET_DATA", str(tmp_path / "env"))
+    _fake_dataset(tmp_path / "env", "autompg")
+    assert main(["where"]) == 1
+    captured = capsys.readouterr()
+    assert "cars.json: sha256 MISMATCH" in captured.out
+    assert (
+        "re-fetch with: python -m jaxnet.data fetch autompg --from URL_OR_DIR "
+        f"--cache {tmp_path / 'env'}"
+    ) in captured.out
+    assert "sha256 mismatch in autompg" in captured.err
+
+
+def test_where_in_the_cache_and_explicit_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("JAXNET_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert main(["where"]) == 0  # nothing anywhere: listed, not an error
+    out = capsys.readouterr().out
+    assert "not found; run: python -m jaxnet.data fetch autompg --from" in out
+    _fake_dataset(tmp_path / "xdg" / "jaxnet", "mnist_t10k")
+    assert main(["where"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "re-fetch with: python -m jaxnet.data fetch mnist_t10k --from URL_OR_DIR\n"
+        in out
+    )
+    assert main(["where", "--data", str(tmp_path / "nope")]) == 1
+    assert (
+        "--data " + str(tmp_path / "nope") + ": no such folder"
+        in capsys.readouterr().err
+    )

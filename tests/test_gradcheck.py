@@ -144,6 +144,7 @@ def test_fails_on_planted_dW2_bug_and_names_the_leaf():
     buggy[1]["W"] = grads[1]["W"] * 1.01  # dW of layer 2 off by 1%
     result = check_gradients(f, params, buggy)
     assert not result.passed
+    assert not result  # its truth value is the verdict, not "a non-empty tuple"
     assert result.failed_leaves == ("[1]['W']",)
     # A 1% error is a relative difference of ~0.5%, far above either tolerance.
     bad = result.leaves[2]

@@ -11,7 +11,7 @@ def test_reproduces_the_course_learning_rate_comparison(data_root, tmp_path):
     metrics = learning_rates.main(
         ["--data", str(data_root), "--out", str(tmp_path), "--no-plots"]
     )
-    runs = metrics["runs"]
+    runs = list(metrics["models"].values())
     assert [r["learning_rate"] for r in runs] == [0.01, 0.001, 0.0001]
     # Accuracies are counts / 209 (or / 50): exact float64 values are expected,
     # so the tolerance (1e-9 %) only absorbs the last bit of 100 * mean.
@@ -29,7 +29,7 @@ def test_smoke_synthetic_with_plot(tmp_path):
     metrics = learning_rates.main(
         [
             "--synthetic",
-            "--num-iterations",
+            "--iterations",
             "3",
             "--learning-rates",
             "0.5,0.05",
@@ -37,8 +37,8 @@ def test_smoke_synthetic_with_plot(tmp_path):
             str(tmp_path),
         ]
     )
-    assert len(metrics["runs"]) == 2
-    for run in metrics["runs"]:
+    assert len(list(metrics["models"].values())) == 2
+    for run in list(metrics["models"].values()):
         assert math.isfinite(run["final_cost"])
         assert 0 <= run["train_accuracy"] <= 100
     assert (tmp_path / "costs.png").stat().st_size > 0

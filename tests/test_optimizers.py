@@ -77,7 +77,7 @@ def _zeros(tree):
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="gd, momentum, rmsprop, adam"):
+    with pytest.raises(ValueError, match="gd, momentum, nesterov, rmsprop, adam"):
         build_optimizer("sgd_nesterov", 0.1)
 
 

@@ -93,6 +93,18 @@ def test_normalize_rows_keeps_zero_rows_zero():
     np.testing.assert_allclose(out[1], [0.6, 0.8], rtol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalize_rows_equals_the_plain_formula_bit_for_bit(dtype):
+    # Rows are rescaled by a power of two before the norm (so huge and tiny rows
+    # work, see test_bad_inputs); a power of two only shifts exponents, so where
+    # the plain x / ||x|| is finite the result is the same, bit for bit.
+    rng = np.random.default_rng(0)
+    scales = np.exp(rng.uniform(-20, 20, size=(50, 1)))
+    x = jnp.asarray((rng.normal(size=(50, 7)) * scales).astype(dtype))
+    plain = x / jnp.linalg.norm(x, axis=1, keepdims=True)
+    np.testing.assert_array_equal(normalize_rows(x), plain)
+
+
 # ---------------------------------------------------------------- broadcasting
 
 

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxnet.driver import PROBE_STEPS
 from jaxnet.params import course_init_params
 from jaxnet.runner import cost_checkpoints, train_loop
 from jaxnet.train import fit
@@ -62,11 +63,19 @@ def test_on_chunk_and_printed_lines():
         on_chunk=on_chunk,
         print_fn=lines.append,
     )
-    assert [done for done, _ in calls] == [5, 10, 12]
+    # Chunks are sized by time, not by print_every: the first is the short
+    # probe (PROBE_STEPS iterations), the last ends the run.
+    done = [d for d, _ in calls]
+    assert done[0] == PROBE_STEPS and done[-1] == 12 and done == sorted(set(done))
     # The state handed over is the one after that many iterations.
     np.testing.assert_array_equal(calls[-1][1], result.params[0]["W"])
     partial, _ = fit(
-        params, X, Y, activations=ACTIVATIONS, num_iterations=5, learning_rate=0.1
+        params,
+        X,
+        Y,
+        activations=ACTIVATIONS,
+        num_iterations=PROBE_STEPS,
+        learning_rate=0.1,
     )
     np.testing.assert_allclose(calls[0][1], partial[0]["W"], rtol=1e-12)
     # The lecture's "Cost after iteration i" at every multiple and at the end.
@@ -95,21 +104,18 @@ def test_divergence_stops_with_the_last_good_params():
         print_fn=lines.append,
         **config,
     )
-    assert result.diverged
-    assert result.iterations_done == 1
-    assert len(result.costs) == 1 and np.isfinite(result.costs).all()
-    leaves = jax.tree.leaves(result.params)
-    assert all(np.isfinite(leaf).all() for leaf in leaves)
-    assert max(float(np.abs(leaf).max()) for leaf in leaves) > 1e20  # it did step
-    # Exactly the params after the last good chunk (same float32 step compiled
-    # in another program: 1e-6 relative).
-    good, _ = fit(params, X, Y, num_iterations=1, **config)
-    assert_trees_close(result.params, good, rtol=1e-6, atol=0)
-    # And the next cost really is not finite.
+    # The cost of the parameters after one update is already nan, so the last
+    # parameters whose cost is finite are the initial ones (issue 9: never keep
+    # parameters whose cost is not finite).
+    assert result.diverged and result.stop_reason == "non-finite"
+    assert result.iterations_done == 0 and len(result.costs) == 0
+    assert_trees_close(result.params, params, rtol=0, atol=0)
     _, more_costs = fit(params, X, Y, num_iterations=2, **config)
+    assert np.isfinite(np.asarray(more_costs)[0])
     assert not np.isfinite(np.asarray(more_costs)[1])
     assert "not finite at iteration 1" in lines[-1]
-    assert "after iteration 1" in lines[-1]
+    assert "keeping the parameters after 0 iterations" in lines[-1]
+    assert "Lower the learning rate" in lines[-1]
 
 
 def test_an_overflowing_last_update_is_caught_too():
@@ -126,6 +132,28 @@ def test_an_overflowing_last_update_is_caught_too():
         num_iterations=4,
         learning_rate=1e300,
         print_every=1,  # chunk 0 is the single (finite-cost) iteration 0
+        progress=False,
+        print_fn=lines.append,
+    )
+    assert result.diverged and result.iterations_done == 0
+    assert_trees_close(result.params, params, rtol=0, atol=0)
+    assert "not finite at iteration 1" in lines[-1]
+    assert "keeping the parameters after 0 iterations" in lines[-1]
+
+
+def test_an_overflowing_final_update_is_caught_by_the_params_check():
+    # One iteration: its cost is finite and no later cost exists, so only the
+    # on-device check of the parameters sees the overflow.
+    params, X, Y = problem()
+    lines = []
+    result = train_loop(
+        params,
+        X * 1e10,
+        Y,
+        activations=("relu", "relu", "sigmoid"),
+        num_iterations=1,
+        learning_rate=1e300,
+        print_every=1,
         progress=False,
         print_fn=lines.append,
     )

@@ -25,7 +25,7 @@ def test_smoke_tiny_sizes(tmp_path):
             str(tmp_path),
         ]
     )
-    rows = metrics["rows"]
+    rows = list(metrics["models"].values())
     assert [r["operation"].split(",")[0] for r in rows] == [
         "dot",
         "outer",

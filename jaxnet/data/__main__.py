@@ -1,15 +1,24 @@
 """Command line: ``python -m jaxnet.data {fetch,where}``.
 
 python -m jaxnet.data fetch catvnoncat --from URL_OR_DIR [--cache DIR]
-python -m jaxnet.data where
+python -m jaxnet.data where [--data DIR]
+
+``where`` exits 1 if a file found has the wrong sha256 (and says how to re-fetch).
 """
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from jaxnet.data.fetch import DATASETS, FetchError, dataset_dest, fetch_file, sha256_of
-from jaxnet.data.locate import ENV_VAR, candidate_dirs
+from jaxnet.data.locate import (
+    ENV_VAR,
+    cache_dir,
+    candidate_dirs,
+    location_kind,
+    missing_files,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,25 +61,73 @@ def run_fetch(name: str, source: str, cache) -> int:
     return 0
 
 
+def refetch_command(name: str, folder: Path) -> str:
+    """The fetch command that rewrites ``name``'s files in ``folder``."""
+    fetch = f"python -m jaxnet.data fetch {name} --from URL_OR_DIR"
+    if folder == cache_dir(name):
+        return fetch
+    if folder.name == name:
+        return f"{fetch} --cache {folder.parent}"
+    return f"{fetch} --cache DIR, then use DIR/{name} (or copy verified files here)"
+
+
+def _check_found(name: str, folder: Path, hashes: dict[str, str]) -> int:
+    """Print each file's sha256 verdict; returns the number of mismatches."""
+    bad = 0
+    for filename, sha256 in hashes.items():
+        got = sha256_of(folder / filename)
+        if got == sha256:
+            print(f"    {filename}: sha256 ok")
+            continue
+        bad += 1
+        print(f"    {filename}: sha256 MISMATCH (expected {sha256}, got {got})")
+    if bad:
+        print(f"    re-fetch with: {refetch_command(name, folder)}")
+    return bad
+
+
 def run_where(data_dir) -> int:
+    """Print where each dataset is looked for and found, checking every sha256.
+
+    Returns:
+        0 if every file found has the expected sha256; 1 if any does not, or if
+        an explicit --data folder does not exist.
+    """
+    kind = location_kind(data_dir)
     env = os.environ.get(ENV_VAR)
     print(f"${ENV_VAR} = {env!r}" if env else f"${ENV_VAR} not set")
+    if kind == "data_dir":
+        print(f"searching only --data {data_dir} (explicit, authoritative)")
+    elif kind == "env":
+        print(f"searching only ${ENV_VAR} (set, authoritative; cache not searched)")
+    else:
+        print("searching the cache")
+    mismatched = []
     for name, hashes in DATASETS.items():
         print(f"{name}: needs {', '.join(hashes)}")
         chosen = None
         for folder, what in candidate_dirs(name, data_dir):
-            present = [f for f in hashes if (folder / f).is_file()]
-            complete = len(present) == len(hashes)
-            mark = "FOUND" if complete and chosen is None else ""
+            missing = missing_files(folder, tuple(hashes))
+            complete = missing == []
+            mark = "  FOUND" if complete and chosen is None else ""
             if complete and chosen is None:
                 chosen = folder
-            print(f"  {folder}  ({what}): {len(present)}/{len(hashes)} files {mark}")
+            have = len(hashes) - (len(hashes) if missing is None else len(missing))
+            print(f"  {folder}  ({what}): {have}/{len(hashes)} files{mark}")
         if chosen is None:
-            print(f"  not found; run: python -m jaxnet.data fetch {name} --from SRC")
-            continue
-        for filename, sha256 in hashes.items():
-            ok = sha256_of(chosen / filename) == sha256
-            print(f"    {filename}: {'sha256 ok' if ok else 'sha256 MISMATCH'}")
+            print(f"  not found; run: {refetch_command(name, folder)}")
+        elif _check_found(name, chosen, hashes):
+            mismatched.append(name)
+    if mismatched:
+        print(
+            f"sha256 mismatch in {', '.join(mismatched)}: the files are corrupt or "
+            "not the ones jaxnet expects; re-fetch them (commands above)",
+            file=sys.stderr,
+        )
+        return 1
+    if kind == "data_dir" and not Path(data_dir).expanduser().is_dir():
+        print(f"--data {data_dir}: no such folder", file=sys.stderr)
+        return 1
     return 0
 
 

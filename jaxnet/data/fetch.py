@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from jaxnet.data.autompg import AUTOMPG_SHA256
 from jaxnet.data.catvnoncat import CATVNONCAT_SHA256
 from jaxnet.data.locate import cache_dir
 from jaxnet.data.mnist import MNIST_T10K_SHA256
@@ -21,6 +22,7 @@ from jaxnet.data.mnist import MNIST_T10K_SHA256
 DATASETS: dict[str, dict[str, str]] = {
     "catvnoncat": CATVNONCAT_SHA256,
     "mnist_t10k": MNIST_T10K_SHA256,
+    "autompg": AUTOMPG_SHA256,
 }
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -112,7 +114,7 @@ def fetch_dataset(name: str, source, cache=None) -> Path:
     """Fetch every file of dataset ``name`` from ``source`` and verify it.
 
     Args:
-        name: a key of `DATASETS` ("catvnoncat" or "mnist_t10k").
+        name: a key of `DATASETS` ("catvnoncat", "mnist_t10k" or "autompg").
         source: local folder or http(s) URL of the folder holding the files.
         cache: optional root folder; files go to ``<cache>/<name>``. Defaults to
             the cache searched by the loaders (`cache_dir`).

@@ -1,13 +1,19 @@
 """Find a dataset folder on disk, or say exactly where to put it.
 
-Search order for dataset ``name`` (first folder holding every required file wins):
+Only the most explicit location given is searched for dataset ``name``:
 
-1. ``data_dir`` if given: the folder holding the files, or a parent holding ``name/``.
-2. ``$JAXNET_DATA/<name>/`` if the variable is set.
-3. The cache, ``$XDG_CACHE_HOME/jaxnet/<name>/`` (default ``~/.cache/jaxnet/<name>/``),
-   which is where ``python -m jaxnet.data fetch`` writes.
+1. ``data_dir`` if given (``--data`` on the command line): the folder holding the
+   files, or a parent holding ``name/``. Nothing else is searched.
+2. Otherwise ``$JAXNET_DATA/<name>/`` if the variable is set (and not empty).
+   Nothing else is searched.
+3. Otherwise the cache, ``$XDG_CACHE_HOME/jaxnet/<name>/`` (default
+   ``~/.cache/jaxnet/<name>/``), which is where ``python -m jaxnet.data fetch``
+   writes.
 
-Nothing is ever downloaded here; a miss raises `DatasetNotFoundError`.
+An explicit location is authoritative: if it lacks a file, the error names it and
+what is missing, and the cache is never used in its place (a typo in ``--data``
+would otherwise train silently on other data). Nothing is ever downloaded here; a
+miss raises `DatasetNotFoundError`.
 """
 
 import os
@@ -21,7 +27,7 @@ class DatasetError(ValueError):
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """No searched folder holds all the files a dataset needs."""
+    """The searched location does not hold all the files a dataset needs."""
 
 
 def cache_dir(name: str) -> Path:
@@ -34,8 +40,17 @@ def cache_dir(name: str) -> Path:
     return Path(base) / "jaxnet" / name
 
 
+def location_kind(data_dir=None) -> str:
+    """Which location is authoritative: "data_dir", "env" or "cache"."""
+    if data_dir is not None:
+        return "data_dir"
+    return "env" if os.environ.get(ENV_VAR) else "cache"
+
+
 def candidate_dirs(name: str, data_dir=None) -> list[tuple[Path, str]]:
     """Folders searched for ``name``, in order, each with a short description.
+
+    Only the authoritative location's folders are listed (see the module doc).
 
     Args:
         name: dataset name, e.g. "catvnoncat".
@@ -44,48 +59,94 @@ def candidate_dirs(name: str, data_dir=None) -> list[tuple[Path, str]]:
     Returns:
         list of (folder, description) pairs in search order.
     """
-    places = []
-    if data_dir is not None:
+    kind = location_kind(data_dir)
+    if kind == "data_dir":
         explicit = Path(data_dir).expanduser()
-        places.append((explicit, "data_dir argument"))
-        places.append((explicit / name, "data_dir argument / name"))
-    env = os.environ.get(ENV_VAR)
-    if env:
-        places.append((Path(env).expanduser() / name, f"${ENV_VAR} (set)"))
-    places.append((cache_dir(name), "cache"))
-    return places
+        return [
+            (explicit, "data_dir argument"),
+            (explicit / name, "data_dir argument / name"),
+        ]
+    if kind == "env":
+        return [(Path(os.environ[ENV_VAR]).expanduser() / name, f"${ENV_VAR}")]
+    return [(cache_dir(name), "cache")]
 
 
-def _has_all(folder: Path, required: tuple[str, ...]) -> bool:
-    return folder.is_dir() and all((folder / f).is_file() for f in required)
+def missing_files(folder: Path, required: tuple[str, ...]) -> list[str] | None:
+    """Names in ``required`` that ``folder`` lacks; None if it is not a folder."""
+    if not folder.is_dir():
+        return None
+    return [f for f in required if not (folder / f).is_file()]
+
+
+def _what_is_there(folder: Path, required: tuple[str, ...]) -> str:
+    missing = missing_files(folder, required)
+    if missing is None:
+        return "does not exist" if not folder.exists() else "is not a folder"
+    return "missing " + ", ".join(missing)
+
+
+def _not_found_message(name, required, data_dir, places) -> str:
+    kind = location_kind(data_dir)
+    need = ", ".join(required)
+    fetch = f"python -m jaxnet.data fetch {name} --from URL_OR_DIR"
+    if kind == "data_dir":
+        root = Path(data_dir).expanduser()
+        head = (
+            f"dataset {name!r} not found in data_dir {root}: need {need}. "
+            f"An explicit data_dir is authoritative: ${ENV_VAR} and the cache "
+            f"({cache_dir(name)}) were not searched."
+        )
+        hint = (
+            f"Put the files there, or get them with: {fetch} --cache {root} "
+            f"(writes to {root / name}); or drop data_dir to use the default search."
+        )
+    elif kind == "env":
+        root = Path(os.environ[ENV_VAR]).expanduser()
+        head = (
+            f"dataset {name!r} not found under ${ENV_VAR}={root}: need {need}. "
+            f"${ENV_VAR} is set, so it is authoritative: the cache "
+            f"({cache_dir(name)}) was not searched."
+        )
+        hint = (
+            f"Get it with: {fetch} --cache {root} (writes to {root / name}), "
+            f"or unset {ENV_VAR} to use the cache."
+        )
+    else:
+        head = (
+            f"dataset {name!r} not found: need {need}. "
+            f"${ENV_VAR} not set and no data_dir given, so only the cache was searched."
+        )
+        hint = (
+            f"Get it with: {fetch} (writes to {cache_dir(name)}), "
+            f"or pass data_dir (--data) / set ${ENV_VAR}."
+        )
+    lines = [head, "Searched:"]
+    lines += [
+        f"  - {folder}  ({what}): {_what_is_there(folder, required)}"
+        for folder, what in places
+    ]
+    lines.append(hint)
+    return "\n".join(lines)
 
 
 def find_dataset_dir(name: str, required: tuple[str, ...], data_dir=None) -> Path:
-    """Return the first searched folder that holds every file in ``required``.
+    """Return the folder of the authoritative location that holds ``required``.
 
     Args:
         name: dataset name, e.g. "catvnoncat"; also the sub-folder name.
         required: file names that must all be present.
-        data_dir: optional explicit folder, searched first.
+        data_dir: optional explicit folder; if given, the only place searched
+            (the folder itself, then ``data_dir/name``).
 
     Returns:
         the folder holding the files.
 
     Raises:
-        DatasetNotFoundError: naming the files, every place searched, and the
-            fetch command.
+        DatasetNotFoundError: naming the location searched, the files missing
+            in each folder, the places not searched, and the fetch command.
     """
     places = candidate_dirs(name, data_dir)
     for folder, _ in places:
-        if _has_all(folder, required):
+        if missing_files(folder, required) == []:
             return folder
-    lines = [f"dataset {name!r} not found: need {', '.join(required)}. Searched:"]
-    for folder, what in places:
-        if what == "cache" and not os.environ.get(ENV_VAR):
-            lines.append(f"  - ${ENV_VAR}/{name}  (${ENV_VAR} not set, skipped)")
-        lines.append(f"  - {folder}  ({what})")
-    lines.append(
-        f"Get it with: python -m jaxnet.data fetch {name} --from URL_OR_DIR "
-        f"(writes to {cache_dir(name)}), or pass data_dir / set ${ENV_VAR}."
-    )
-    raise DatasetNotFoundError("\n".join(lines))
+    raise DatasetNotFoundError(_not_found_message(name, required, data_dir, places))

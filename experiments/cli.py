@@ -1,0 +1,274 @@
+"""One flag vocabulary for every experiment: names, defaults, help, choices.
+
+An experiment lists the shared flags it uses (with its own defaults) and adds
+only what is its own:
+
+    parser = cli.build_parser(
+        "python -m experiments.digits", __doc__,
+        epochs=20, learning_rate=1e-3, optimizer="adam", batch_size=128,
+    )
+    parser.add_argument("--train-size", ...)      # digits' own flag
+
+Choices come from the library's tables (``OPTIMIZERS``, ``ACTIVATIONS``,
+``INIT_SCALES``, ``GRAD_SOURCES``) and values are checked by the library's own
+rules (``jaxnet.hyperparams``), so ``--learning-rate 0`` or ``--iterations 2.5``
+is a usage error before anything runs, and no run folder is created. Every
+flag's default is shown by ``--help``.
+"""
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from jaxnet.activations import ACTIVATIONS
+from jaxnet.hyperparams import GRAD_SOURCES, check_count, check_number
+from jaxnet.optimizers import OPTIMIZERS
+from jaxnet.params import INIT_SCALES
+
+
+def _argtype(check: Callable, name: str) -> Callable[[str], object]:
+    """An argparse type that applies a library check and reports it as usage."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
+
+
+def _count(name: str):
+    def check(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(
+                f"{name} must be a positive integer; got {text!r}"
+            ) from None
+        return check_count(name, value)
+
+    return _argtype(check, "positive integer")
+
+
+def _number_value(rule: str) -> Callable[[str], float]:
+    return lambda text: float(check_number(rule, float(text)))
+
+
+def _number(rule: str):
+    return _argtype(_number_value(rule), rule)
+
+
+def _numbers(rule: str):
+    return _list(_number_value(rule), "numbers")
+
+
+def _list(convert: Callable, what: str):
+    def check(text):
+        values = [convert(part.strip()) for part in text.split(",") if part.strip()]
+        if not values:
+            raise ValueError(f"expected comma-separated {what}; got {text!r}")
+        return values
+
+    return _argtype(check, f"comma-separated {what}")
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"seed must be >= 0; got {value}")
+    return value
+
+
+def _layer_dims(text: str) -> list[int]:
+    return [check_count("layer size", int(part)) for part in text.split(",") if part]
+
+
+# name -> (flag, argparse keyword arguments); "default" comes from the experiment.
+FLAGS: dict[str, tuple[str, dict]] = {
+    "iterations": (
+        "--iterations",
+        dict(type=_count("iterations"), help="gradient-descent iterations"),
+    ),
+    "epochs": (
+        "--epochs",
+        dict(type=_count("epochs"), help="passes over the training set (minibatches)"),
+    ),
+    "learning_rate": (
+        "--learning-rate",
+        dict(type=_number("learning_rate"), help="alpha, the step size (> 0)"),
+    ),
+    "learning_rates": (
+        "--learning-rates",
+        dict(
+            type=_numbers("learning_rate"),
+            help="comma-separated learning rates, e.g. 0.01,0.001",
+        ),
+    ),
+    "optimizer": (
+        "--optimizer",
+        dict(choices=OPTIMIZERS, help="update rule (jaxnet.optimizers)"),
+    ),
+    "momentum": (
+        "--momentum",
+        dict(type=float, help="beta of momentum / nesterov, in [0, 1)"),
+    ),
+    "grad": (
+        "--grad",
+        dict(choices=GRAD_SOURCES, help="hand-written backward pass or jax.grad"),
+    ),
+    "batch_size": (
+        "--batch-size",
+        dict(
+            type=_count("batch_size"),
+            help="minibatch size (default: full batch, as the lecture)",
+        ),
+    ),
+    "l2": ("--l2", dict(type=_number("lambd"), help="L2 strength lambda (>= 0)")),
+    "l2_list": (
+        "--l2",
+        dict(
+            type=_numbers("lambd"),
+            help="comma-separated L2 strengths",
+        ),
+    ),
+    "keep_prob": (
+        "--keep-prob",
+        dict(
+            type=_number("keep_prob"),
+            help="dropout keep probability for hidden layers, in (0, 1]; 1 = off",
+        ),
+    ),
+    "keep_prob_list": (
+        "--keep-prob",
+        dict(
+            type=_numbers("keep_prob"),
+            help="comma-separated keep probabilities",
+        ),
+    ),
+    "layer_dims": (
+        "--layer-dims",
+        dict(
+            type=_argtype(_layer_dims, "layer sizes"),
+            help="comma-separated layer sizes, e.g. 12288,20,7,5,1",
+        ),
+    ),
+    "hidden": (
+        "--hidden",
+        dict(choices=tuple(ACTIVATIONS), help="hidden-layer activation"),
+    ),
+    "init": (
+        "--init",
+        dict(choices=tuple(INIT_SCALES), help="initialization (jaxnet.params)"),
+    ),
+    "dtype": (
+        "--dtype",
+        dict(choices=("float32", "float64"), help="float64 for exact reproductions"),
+    ),
+    "seed": (
+        "--seed",
+        dict(
+            type=_argtype(_seed, "seed"),
+            help="random seed for init, dropout and shuffling",
+        ),
+    ),
+    "num_seeds": (
+        "--num-seeds",
+        dict(type=_count("num_seeds"), help="initializations trained at once (vmap)"),
+    ),
+    "data": (
+        "--data",
+        dict(help="dataset folder (default: $JAXNET_DATA, then the cache)"),
+    ),
+    "out": ("--out", dict(help="run folder (default: runs/<study>-<time>)")),
+    "print_every": (
+        "--print-every",
+        dict(
+            type=_argtype(
+                lambda t: int(t) if int(t) == 0 else check_count("print_every", int(t)),
+                "integer",
+            ),
+            help="print the cost every N iterations (0: never)",
+        ),
+    ),
+    "no_progress": (
+        "--no-progress",
+        dict(action="store_true", help="hide the progress bar"),
+    ),
+    "no_plots": ("--no-plots", dict(action="store_true", help="write no PNG plots")),
+    "resume": (
+        "--resume",
+        dict(
+            metavar="RUN_DIR", help="continue the unfinished models of this run folder"
+        ),
+    ),
+    "overwrite": (
+        "--overwrite",
+        dict(action="store_true", help="reuse --out even if it holds a run"),
+    ),
+}
+
+
+def build_parser(prog: str, doc: str | None, **defaults) -> argparse.ArgumentParser:
+    """A parser with the shared flags named in ``defaults`` (name=default).
+
+    ``--help`` shows every default. The flags --out, --overwrite, --resume,
+    --no-plots and --no-progress are always present; pass ``resume=False`` to
+    leave --resume out for studies that have nothing to resume.
+    """
+    description = (doc or "").strip().splitlines()[0] if doc else None
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    always = {"out": None, "overwrite": False, "no_plots": False, "no_progress": False}
+    if defaults.pop("resume", True) is not False:
+        always["resume"] = None
+    for name, default in {**defaults, **always}.items():
+        flag, kwargs = FLAGS[name]
+        kwargs = dict(kwargs)
+        if kwargs.get("action") != "store_true":
+            kwargs["default"] = default
+        parser.add_argument(flag, dest=name.removesuffix("_list"), **kwargs)
+    return parser
+
+
+def apply_resume(
+    parser: argparse.ArgumentParser, args, run_flags: Sequence[str]
+) -> dict | None:
+    """With --resume RUN_DIR: take the run's own flags from its metrics.json.
+
+    Flags given on the command line that differ from the run's are a usage
+    error (a resumed run must compute what the original would have). Sets
+    ``args.out`` to the run folder.
+
+    Returns:
+        The run's saved metrics.json, or None without --resume.
+    """
+    if not getattr(args, "resume", None):
+        return None
+    record = Path(args.resume) / "metrics.json"
+    if not record.is_file():
+        parser.error(
+            f"--resume {args.resume}: no metrics.json there (not a run folder)"
+        )
+    saved = json.loads(record.read_text())
+    flags = saved["config"]["flags"]
+    defaults = vars(parser.parse_args([]))
+    differ = [
+        k
+        for k in run_flags
+        if getattr(args, k) != defaults[k] and getattr(args, k) != flags.get(k)
+    ]
+    if differ:
+        names = ", ".join("--" + k.replace("_", "-") for k in differ)
+        parser.error(
+            f"--resume continues the run with its own flags; these differ: {names}"
+        )
+    for k in run_flags:
+        setattr(args, k, flags[k])
+    args.out, args.overwrite = args.resume, True
+    return saved

@@ -1,0 +1,134 @@
+"""The boundary every training entry point crosses once, on the host.
+
+``prepare`` checks the params, the data and every hyperparameter (values, not
+only shapes), converts X and Y to the params' dtype, builds the optimizer and
+the static ``TrainConfig``, chooses the first layer's form (``jaxnet.wide``:
+dense, or exact coordinates for wide inputs) with the data it needs, and
+returns what ``jaxnet.driver`` runs. ``fit``,
+``fit_until``, ``train_loop`` and ``sweep`` all call it, so a check added here
+guards all of them, and nothing is checked again inside the compiled step.
+"""
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet import validation
+from jaxnet.hyperparams import (
+    Hyperparams,
+    TrainConfig,
+    check_count,
+    make_hyperparams,
+    regularizers_on,
+)
+from jaxnet.optimizers import as_optimizer
+from jaxnet.params import Params
+from jaxnet.shapes import check_activations
+from jaxnet.steps import TrainState
+from jaxnet.wide import FIRST_LAYERS, choose_first_layer
+
+
+class Prepared(NamedTuple):
+    """What a run needs: the static config, the start state, the numbers, data.
+
+    ``state`` is the dense start state (the lecture's params); ``data`` is what
+    the compiled program takes for X: X itself, or the first-layer form's data
+    (``config.first_layer``, see ``jaxnet.wide``).
+    """
+
+    config: TrainConfig
+    state: TrainState
+    hp: Hyperparams
+    X: jax.Array
+    Y: jax.Array
+    optimizer: object
+    data: object = None
+
+
+def run_dtype(params: Params):
+    """The run's float dtype: the params' (float32 unless the user chose)."""
+    return jnp.result_type(jax.tree.leaves(params)[0])
+
+
+def prepare(
+    params: Params,
+    X,
+    Y,
+    *,
+    activations: Sequence[str],
+    learning_rate,
+    optimizer,
+    grad: str,
+    lambd,
+    keep_prob,
+    batch_size,
+    key,
+    num_models: int | None = None,
+    stacked: bool = False,
+    first_layer: str = "auto",
+    start: TrainState | None = None,
+) -> Prepared:
+    """Validate everything once and build the start of a run.
+
+    Args:
+        params: L dicts {"W": (n[l], n[l-1]), "b": (n[l], 1)}; with ``stacked``
+            every leaf has a leading model axis N.
+        X: (n_x, m). Y: (n[L], m).
+        activations: one name per layer, the last an output (``OUTPUTS``).
+        learning_rate, lambd, keep_prob: numbers, or (N,) sequences in a sweep.
+        optimizer: None, a name from ``OPTIMIZERS`` or an optax transformation.
+        grad: "manual" or "autodiff".
+        batch_size: positive integer or None.
+        key: a ``jax.random`` key, or (N,) keys in a sweep; None: key(0).
+        num_models: N for a sweep (None for one model).
+        stacked: params carry the model axis.
+        first_layer: "auto", "dense" or "gram" (``jaxnet.wide.choose_first_layer``).
+        start: a dense TrainState to start from instead of ``params`` (a resumed
+            run; one model only).
+
+    Raises:
+        ValueError: anything out of its range, in the lecture's terms.
+    """
+    one = jax.tree.map(lambda leaf: leaf[0], params) if stacked else params
+    validation.check_params(one)
+    activations = check_activations(activations, len(one))
+    dtype = run_dtype(one)
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+    validation.check_training_data(one, X, Y, activations[-1])
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    batch_size = check_count("batch_size", batch_size, allow_none=True)
+    hp = make_hyperparams(
+        learning_rate, lambd, keep_prob, dtype=dtype, num_models=num_models
+    )
+    transform = as_optimizer(optimizer, learning_rate if num_models is None else 1.0)
+    l2, dropout = regularizers_on(hp)
+    if start is not None:
+        state = start
+    elif num_models is None:
+        key = jax.random.key(0) if key is None else key
+        state = TrainState(params, transform.init(params), key)
+    else:
+        key = jnp.stack([jax.random.key(0)] * num_models) if key is None else key
+        state = _stacked_state(params, stacked, transform, optimizer, hp, key)
+    form = choose_first_layer(
+        first_layer, transform, state, X, batch_size=batch_size, l2=l2
+    )
+    config = TrainConfig(
+        activations, transform.update, grad, batch_size, l2, dropout, form
+    )
+    data = FIRST_LAYERS[form].data(state.params, X)
+    return Prepared(config, state, hp, X, Y, transform, data)
+
+
+def _stacked_state(params, stacked, transform, optimizer, hp, keys) -> TrainState:
+    """N start states; with a named optimizer each holds its own alpha."""
+    n = hp.learning_rate.shape[0]
+    if not stacked:
+        params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *x.shape)), params)
+    opt_state = jax.vmap(transform.init)(params)
+    if optimizer is None or isinstance(optimizer, str):
+        swept = {**opt_state.hyperparams, "learning_rate": hp.learning_rate}
+        opt_state = opt_state._replace(hyperparams=swept)
+    return TrainState(params, opt_state, keys)

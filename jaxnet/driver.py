@@ -1,0 +1,368 @@
+"""The one training driver: compiled chunks of iterations and the host loop.
+
+Every entry point (``fit``, ``fit_until``, ``train_loop``, ``sweep``, the
+experiments) is a thin use of this module:
+
+- ``chunk_program(config, capacity)``: a jitted function that runs up to
+  ``capacity`` iterations (how many is a traced argument, so one compilation
+  serves every chunk length) and says whether the new parameters are finite.
+  The data, Y and the hyperparameters are arguments, never constants folded
+  in. The data is X, or what the run's first-layer form takes instead
+  (``jaxnet.wide``: G = X^T X and P = W[1]_0 X for wide inputs); inside, the
+  state is in that form, and ``drive`` converts it from and back to the dense
+  state callers see (start, ``on_chunk``, the result).
+- ``drive(...)``: the host loop around it. It sizes chunks by time (a chunk
+  never runs much longer than ``max_chunk_seconds``, so Ctrl-C is honoured
+  within about a second), prints the lecture's "Cost after iteration i" lines
+  every ``print_every`` iterations whatever the chunk size, updates a progress
+  bar, hands each good chunk to ``on_chunk`` (checkpoints), and stops safely.
+
+Stopping rules (``RunResult.stop_reason``):
+
+- "non-finite": a cost or the parameters stopped being finite.
+- "diverged": the cost rose above ``DIVERGENCE_FACTOR`` x max(J_0, 1), with
+  J_0 the run's first cost (a learning rate far too large: J jumps from 0.69
+  to 1e8 without ever overflowing). Healthy runs stay far below: J falls.
+  In both cases the run keeps the last parameters whose cost was finite and
+  not diverged (a deterministic replay of the chunk up to that iteration).
+- "interrupted": ``should_stop()`` said so between chunks (a signal, see
+  ``jaxnet.interrupts``); the chunk that was running is kept.
+"""
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxnet.hyperparams import Hyperparams, TrainConfig
+from jaxnet.steps import TrainState, run_up_to
+from jaxnet.wide import FIRST_LAYERS
+
+DIVERGENCE_FACTOR = 100.0
+MAX_CHUNK_SECONDS = 0.5
+PROBE_STEPS = 4
+
+
+class RunResult(NamedTuple):
+    """The outcome of a driven run.
+
+    Attributes:
+        params: the last good parameters (the lecture's dense W[1]).
+        state: the last good TrainState (params, optimizer state, key), dense.
+        costs: cost of every kept iteration, (iterations_done,) numpy (for a
+            sweep (N, iterations_done)); costs[i] is J before update i.
+        iterations_done: iterations whose update is in ``params`` (counted from
+            the start of the run, resumed runs included).
+        compile_seconds: time spent compiling.
+        train_seconds: time spent running compiled chunks.
+        diverged: the cost became non-finite or diverged (see the module doc).
+        interrupted: ``should_stop`` stopped the run.
+        stop_reason: None (finished), "non-finite", "diverged" or "interrupted".
+        message: a sentence for the user when the run stopped early.
+    """
+
+    params: object
+    state: TrainState
+    costs: np.ndarray
+    iterations_done: int
+    compile_seconds: float
+    train_seconds: float
+    diverged: bool
+    interrupted: bool
+    stop_reason: str | None = None
+    message: str = ""
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+@functools.cache
+def chunk_program(config: TrainConfig, capacity: int, vmapped: bool = False):
+    """``run(state, hp, data, Y, n) -> (state, costs (capacity,), params finite)``.
+
+    The state is in the first-layer form's terms and data is what that form
+    takes (X for "dense"). With ``vmapped`` the state and hp carry a leading
+    model axis (a sweep) and the costs are (N, capacity); Y is shared, and the
+    data along the form's ``model_axes``.
+    """
+    form = FIRST_LAYERS[config.first_layer]
+
+    def run(state, hp, data, Y, n):
+        step = form.iteration(config, hp)
+        state, costs = run_up_to(step, state, data, Y, n, capacity)
+        return state, costs, _all_finite(state.params)
+
+    if vmapped:
+        run = jax.vmap(run, in_axes=(0, 0, form.model_axes, None, None))
+    return jax.jit(run)
+
+
+_COMPILED: dict = {}
+
+
+def _signature(tree) -> tuple:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple(
+        (jnp.shape(x), jnp.result_type(x), getattr(x, "sharding", None)) for x in leaves
+    )
+
+
+def compiled_chunk(config, capacity, vmapped, args) -> tuple[Callable, float]:
+    """The chunk program compiled for these argument shapes, and the seconds it
+    took (0 when it was compiled before: a new learning rate, lambd or
+    keep_prob, or a new chunk length up to ``capacity``, reuses it)."""
+    key = (config, capacity, vmapped, _signature(args))
+    if key in _COMPILED:
+        return _COMPILED[key], 0.0
+    start = time.perf_counter()
+    program = chunk_program(config, capacity, vmapped)
+    _COMPILED[key] = program.lower(*args).compile()
+    return _COMPILED[key], time.perf_counter() - start
+
+
+@functools.cache
+def until_program(config: TrainConfig, capacity: int):
+    """``run(state, hp, data, Y, epsilon, tol) -> (state, costs, count, code)``.
+
+    The lecture's "repeat until J < epsilon" as one ``lax.while_loop``: each
+    pass computes J and the update; if J < epsilon (code 1) or J fell by less
+    than tol (code 2; tol < 0 disables it) the update is dropped and the loop
+    ends; after ``capacity`` updates it ends with code 0. The states in and out
+    are dense; the loop runs in the first-layer form's terms.
+    """
+    form = FIRST_LAYERS[config.first_layer]
+
+    def run(state, hp, data, Y, epsilon, tol):
+        step = form.iteration(config, hp)
+        state = form.enter(state, data)
+        dtype = jax.tree.leaves(state.params)[0].dtype
+        costs = jnp.full((capacity,), jnp.nan, dtype)
+
+        def cond(carry):
+            _, _, i, code, _ = carry
+            return (code == 0) & (i < capacity)
+
+        def body(carry):
+            state, costs, i, _, previous = carry
+            new_state, cost = step(state, data, Y)
+            stalled = (tol >= 0) & (previous - cost < tol)  # tol < 0: rule off
+            code = jnp.where(cost < epsilon, 1, jnp.where(stalled, 2, 0))
+            code = code.astype(jnp.int32)
+            state = jax.tree.map(
+                lambda old, new: jnp.where(code == 0, new, old), state, new_state
+            )
+            costs = jnp.where(code == 0, costs.at[i].set(cost.astype(dtype)), costs)
+            return state, costs, i + (code == 0), code, cost.astype(dtype)
+
+        start = (state, costs, jnp.int32(0), jnp.int32(0), jnp.asarray(jnp.inf, dtype))
+        state, costs, count, code, _ = jax.lax.while_loop(cond, body, start)
+        return form.leave(state, data), costs, count, code
+
+    return jax.jit(run)
+
+
+def first_bad(costs: np.ndarray, reference: float) -> tuple[int, str] | None:
+    """Index and reason of the first non-finite or diverged cost, else None."""
+    finite = np.isfinite(costs)
+    limit = DIVERGENCE_FACTOR * max(abs(reference), 1.0)
+    bad = ~finite | (np.abs(np.where(finite, costs, 0)) > limit)
+    if not bad.any():
+        return None
+    i = int(np.argmax(bad))
+    return i, ("non-finite" if not finite[i] else "diverged")
+
+
+def drive(
+    config: TrainConfig,
+    state: TrainState,
+    hp: Hyperparams,
+    data,
+    Y,
+    *,
+    num_iterations: int,
+    start_iteration: int = 0,
+    past_costs: np.ndarray | None = None,
+    print_every: int | None = None,
+    progress: bool = False,
+    desc: str = "training",
+    unit: str = "iteration",
+    on_chunk: Callable[[TrainState, int, np.ndarray], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    print_fn: Callable[[str], None] | None = None,
+    max_chunk_seconds: float = MAX_CHUNK_SECONDS,
+    vmapped: bool = False,
+    single_chunk: bool = False,
+    check: bool = True,
+) -> RunResult:
+    """Run iterations start_iteration .. num_iterations - 1 from ``state``.
+
+    Args:
+        config, hp, data, Y: what the chunk program takes (see module doc).
+        state: the dense start state (it enters the first-layer form here).
+        num_iterations: the run's total length (iterations or epochs).
+        start_iteration: iterations already done (a resumed run).
+        past_costs: their costs, kept in the result and used for J_0.
+        print_every: print the cost every this many iterations (None: never).
+        progress: show a tqdm bar on stderr.
+        on_chunk: ``on_chunk(state, iterations_done, costs_so_far)`` after each
+            good chunk (e.g. to write a checkpoint); the state is dense.
+        should_stop: polled between chunks; True stops the run, keeping it.
+        print_fn: where cost lines go (default: tqdm.write, above the bar).
+        max_chunk_seconds: the longest a compiled chunk should run.
+        vmapped: state and hp carry a model axis (a sweep): no rollback, costs
+            (N, iterations).
+        single_chunk: run everything as one chunk (``fit``: no host round trip).
+        check: apply the stopping rules (``fit`` returns the raw run instead).
+    """
+    print_fn = print_fn or (lambda line: tqdm.write(line, file=sys.stdout))
+    form = FIRST_LAYERS[config.first_layer]
+    enter, leave = form.enter, form.leave
+    if vmapped:
+        enter = jax.vmap(enter, in_axes=(0, form.model_axes))
+        leave = jax.vmap(leave, in_axes=(0, form.model_axes))
+    leaf = jax.tree.leaves(state.params)[0]
+    shape = (leaf.shape[0], 0) if vmapped else (0,)
+    past = np.zeros(shape, leaf.dtype) if past_costs is None else np.asarray(past_costs)
+    costs = [past.astype(leaf.dtype)]
+    done, compile_s, train_s = start_iteration, 0.0, 0.0
+    state = enter(state, data)
+    remaining = num_iterations - start_iteration
+    capacity = remaining if single_chunk else min(PROBE_STEPS, remaining)
+    previous = (state, done)  # the state before the current chunk
+    reason, message = None, ""
+    bar = tqdm(
+        total=num_iterations,
+        initial=done,
+        desc=desc,
+        disable=not progress,
+        unit="it",
+        file=sys.stderr,
+        leave=False,
+    )
+    try:
+        while done < num_iterations:
+            if should_stop is not None and should_stop():
+                reason, message = "interrupted", f"stopped after {unit} {done}"
+                break
+            n = min(capacity, num_iterations - done)
+            args = (state, hp, data, Y, jnp.asarray(n, jnp.int32))
+            compiled, seconds = compiled_chunk(config, capacity, vmapped, args)
+            compile_s += seconds
+            start = time.perf_counter()
+            new_state, chunk_costs, finite = compiled(*args)
+            chunk_costs = np.asarray(chunk_costs)[..., :n]
+            seconds = time.perf_counter() - start
+            train_s += seconds
+            if check and not vmapped:
+                J0 = float(past[0]) if past.size else float(chunk_costs[0])
+                verdict = first_bad(chunk_costs, J0)
+                if verdict is None and not bool(finite):
+                    verdict = (n, "non-finite")
+                if verdict is not None:
+                    replay = functools.partial(_replay, config, hp, data, Y)
+                    state, done, reason, message = _roll_back(
+                        replay, previous, state, done, verdict, chunk_costs, unit, costs
+                    )
+                    break
+            previous = (state, done)
+            state = new_state
+            costs.append(chunk_costs)
+            _print_costs(print_fn, print_every, unit, chunk_costs, done, num_iterations)
+            done += n
+            bar.update(n)
+            if on_chunk is not None:
+                on_chunk(leave(state, data), done, np.concatenate(costs, axis=-1))
+            if not single_chunk:
+                capacity = _next_capacity(
+                    seconds / n, max_chunk_seconds, num_iterations - done
+                )
+    finally:
+        bar.close()
+    if message:
+        print_fn(message)
+    state = leave(state, data)
+    return RunResult(
+        state.params,
+        state,
+        np.concatenate(costs, axis=-1),
+        done,
+        compile_s,
+        train_s,
+        reason in ("non-finite", "diverged"),
+        reason == "interrupted",
+        reason,
+        message,
+    )
+
+
+def _replay(config, hp, data, Y, state, num_steps: int) -> TrainState:
+    """``num_steps`` iterations from ``state`` (deterministic: same keys)."""
+    if num_steps == 0:
+        return state
+    args = (state, hp, data, Y, jnp.asarray(num_steps, jnp.int32))
+    compiled, _ = compiled_chunk(config, max(num_steps, PROBE_STEPS), False, args)
+    return compiled(*args)[0]
+
+
+def _roll_back(replay, previous, state, done, verdict, chunk_costs, unit, costs):
+    """Keep the last parameters whose cost was good, replaying up to them.
+
+    chunk_costs[i] is J at iteration done + i; with the first bad one at index
+    k, the kept parameters are those of iteration done + k - 1 (whose cost was
+    good), replayed from the chunk's start, or from the previous chunk's start
+    when k = 0. ``costs`` (the list of kept cost arrays) is trimmed to match.
+
+    Returns:
+        (kept state, iterations done, reason, message).
+    """
+    k, reason = verdict
+    if k == len(chunk_costs):
+        what = f"parameters are not finite after {unit} {done + k - 1}"
+    else:
+        word = "not finite" if reason == "non-finite" else "diverging"
+        what = f"cost is {word} at {unit} {done + k} ({chunk_costs[k]:.4g})"
+    if k >= 1:
+        keep = done + k - 1
+        kept_state = replay(state, k - 1)
+        costs.append(chunk_costs[: k - 1])
+    else:  # the chunk's first cost is bad: step back into the previous chunk
+        prev_state, prev_done = previous
+        keep = max(done - 1, prev_done)
+        kept_state = replay(prev_state, keep - prev_done)
+        if keep < done:
+            costs[-1] = costs[-1][..., : costs[-1].shape[-1] - (done - keep)]
+    hint = " Lower the learning rate." if k < len(chunk_costs) else ""
+    message = (
+        f"{what}: stopping; keeping the parameters after {keep} {unit}s, the last "
+        f"whose cost was finite and at most {DIVERGENCE_FACTOR:g} x max(J_0, 1).{hint}"
+    )
+    return kept_state, keep, reason, message
+
+
+def _print_costs(print_fn, every, unit, chunk_costs, done, total):
+    if not every:
+        return
+    for i in range(done, done + np.shape(chunk_costs)[-1]):  # (n,) or (N, n)
+        if i % every == 0 or i == total - 1:
+            value = chunk_costs[..., i - done]
+            text = f"{float(np.mean(value)):.6f}"
+            if np.ndim(value):
+                text = f"{text} (mean of {np.size(value)} models)"
+            print_fn(f"Cost after {unit} {i}: {text}")
+
+
+def _next_capacity(step_seconds: float, budget: float, remaining: int) -> int:
+    """Steps per chunk: the largest power of two that fits the time budget, but
+    no more than the remaining iterations need (>= 1). Powers of two keep the
+    number of distinct compiled programs small."""
+    fit = max(1, int(budget / max(step_seconds, 1e-9)))
+    power = 1 << (fit.bit_length() - 1)
+    needed = 1 << max(remaining - 1, 0).bit_length()
+    return max(1, min(power, needed, 1 << 16))

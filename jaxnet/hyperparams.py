@@ -1,0 +1,227 @@
+"""The lecture's hyperparameters: declared, defaulted and validated in one place.
+
+Two kinds, because jit treats them differently:
+
+- **Numbers** (``Hyperparams``, a pytree): the learning rate alpha, the L2
+  strength lambd and the dropout keep probability keep_prob. Each is a scalar,
+  or an (N,) vector in a sweep of N models. They are traced arguments of the
+  compiled program, so a new value reuses it (the learning rate travels inside
+  the optimizer state, as ``optax.inject_hyperparams`` keeps it).
+- **Choices** (``TrainConfig``, frozen and hashable): the activations, where the
+  gradient comes from, the optimizer's update rule, the minibatch size and which
+  regularizers are on. A new choice is a new program.
+
+Counts (iterations, batch size, print interval) are validated here too.
+Everything is checked once, on the host, at the entry point (``fit``,
+``train_loop``, ``sweep``, the experiments); traced code never validates.
+Python, numpy and jax scalars are accepted alike; ``True`` is not a number.
+
+    name           default   rule                     lecture
+    learning_rate  0.0075    finite, > 0              alpha in W := W - alpha dW
+    lambd          0         finite, >= 0             J += lambd/(2m) sum ||W||^2
+    keep_prob      1         in (0, 1]                inverted dropout, 1 = off
+    epsilon        -         finite, >= 0             "repeat until J < epsilon"
+    num_iterations -         integer >= 1             "repeat num_iterations times"
+    batch_size     None      integer >= 1 or None     minibatch size (None: all m)
+"""
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+GRAD_SOURCES = ("manual", "autodiff")
+
+
+class Rule(NamedTuple):
+    """A numeric hyperparameter: its default, its valid range, and what it is."""
+
+    default: float
+    valid: Callable[[np.ndarray], np.ndarray]
+    expected: str
+    meaning: str
+
+
+RULES: dict[str, Rule] = {
+    "learning_rate": Rule(
+        0.0075, lambda v: v > 0, "a finite number > 0", "alpha, the step size"
+    ),
+    "lambd": Rule(0.0, lambda v: v >= 0, "a finite number >= 0", "L2 strength"),
+    "keep_prob": Rule(
+        1.0,
+        lambda v: (v > 0) & (v <= 1),
+        "in (0, 1] (a probability of keeping a unit, not a drop rate)",
+        "inverted-dropout keep probability",
+    ),
+    "epsilon": Rule(0.0, lambda v: v >= 0, "a finite number >= 0", "stop at J < eps"),
+    "tol": Rule(0.0, lambda v: v >= 0, "a finite number >= 0", "least J decrease"),
+}
+
+
+class Hyperparams(NamedTuple):
+    """The numeric hyperparameters of a run: scalars, or (N,) vectors in a sweep."""
+
+    learning_rate: jax.Array
+    lambd: jax.Array
+    keep_prob: jax.Array
+
+
+def _is_traced(value) -> bool:
+    return isinstance(value, jax.core.Tracer)
+
+
+def check_number(name: str, value, *, vector_ok: bool = False) -> np.ndarray:
+    """Validate one numeric hyperparameter on the host; returns it as float64 numpy.
+
+    Raises:
+        ValueError: not a real number (bool and strings included), not finite,
+            or outside the rule of ``RULES[name]``; the message says what was
+            expected.
+    """
+    rule = RULES[name]
+    shape_word = "a number or a 1-D sequence of numbers" if vector_ok else "a number"
+    if isinstance(value, bool | np.bool_ | str | bytes) or value is None:
+        raise ValueError(f"{name} must be {shape_word} {rule.expected}; got {value!r}")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be {shape_word} {rule.expected}; got {value!r}"
+        ) from None
+    if array.dtype == np.bool_ or np.asarray(value).dtype.kind in "bOUSc":
+        raise ValueError(f"{name} must be {shape_word} {rule.expected}; got {value!r}")
+    if array.ndim > (1 if vector_ok else 0) or (vector_ok and array.size == 0):
+        raise ValueError(f"{name} must be {shape_word}; got shape {array.shape}")
+    bad = ~(np.isfinite(array) & rule.valid(array))
+    if np.any(bad):
+        shown = float(array[bad].ravel()[0] if array.ndim else array)
+        hint = " (lower values train more slowly but safely)" * (
+            name == "learning_rate"
+        )
+        raise ValueError(f"{name} must be {rule.expected}; got {shown!r}{hint}")
+    return array
+
+
+def check_count(name: str, value, *, allow_none: bool = False) -> int | None:
+    """A positive integer count (iterations, batch size ...), numpy ints included.
+
+    Raises:
+        ValueError: a float (2.5, even 3.0), a bool, a string, or a value < 1.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    try:
+        count = operator.index(value)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be a positive integer; got {value!r} ({type(value).__name__})"
+        ) from None
+    if count < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1); got {count}")
+    return count
+
+
+def make_hyperparams(
+    learning_rate=RULES["learning_rate"].default,
+    lambd=RULES["lambd"].default,
+    keep_prob=RULES["keep_prob"].default,
+    *,
+    dtype=jnp.float32,
+    num_models: int | None = None,
+) -> Hyperparams:
+    """Validated ``Hyperparams`` as arrays of ``dtype``.
+
+    Args:
+        learning_rate, lambd, keep_prob: numbers (Python, numpy or jax), or with
+            ``num_models`` also length-N sequences (one value per model).
+        dtype: the run's float dtype (the params').
+        num_models: N for a sweep: every value becomes an (N,) vector; None for
+            one model (scalars only).
+
+    Raises:
+        ValueError: a value outside its rule (see ``RULES``), or a vector whose
+            length is not N.
+    """
+    values = {}
+    for name, value in (
+        ("learning_rate", learning_rate),
+        ("lambd", lambd),
+        ("keep_prob", keep_prob),
+    ):
+        if _is_traced(value):  # inside someone's jit: their values, unchecked
+            values[name] = jnp.asarray(value, dtype)
+            continue
+        array = check_number(name, value, vector_ok=num_models is not None)
+        if num_models is not None:
+            if array.ndim == 0:
+                array = np.full((num_models,), array)
+            elif array.shape[0] != num_models:
+                raise ValueError(
+                    f"{name} has {array.shape[0]} values but the sweep has "
+                    f"{num_models} models"
+                )
+        values[name] = jnp.asarray(array, dtype)
+    return Hyperparams(**values)
+
+
+def regularizers_on(hp: Hyperparams) -> tuple[bool, bool]:
+    """(L2 on, dropout on): whether any model has lambd != 0 / keep_prob != 1.
+
+    Decided once on the host, so a run without regularization compiles a step
+    without the penalty or the masks. Traced values count as on.
+    """
+
+    def on(value, off_value):
+        if _is_traced(value):
+            return True
+        return bool(np.any(np.asarray(value) != off_value))
+
+    return on(hp.lambd, 0), on(hp.keep_prob, 1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The choices that shape the compiled program (hashable: a jit static arg).
+
+    Attributes:
+        activations: one name per layer; the last is the output ("sigmoid",
+            "softmax" or "linear").
+        update: the optimizer's update function (``optax`` transformation's
+            ``update``); the learning rate lives in its state.
+        grad: "manual" (the lecture's backward pass) or "autodiff" (jax.grad).
+        batch_size: minibatch size, or None for full-batch gradient descent.
+        l2: include the L2 term (its strength is ``Hyperparams.lambd``).
+        dropout: apply inverted dropout (``Hyperparams.keep_prob``).
+        first_layer: how the run holds W[1], a row of ``jaxnet.wide.FIRST_LAYERS``:
+            "dense" (the lecture's W[1]) or "gram" (exact coordinates for wide
+            inputs); ``jaxnet.wide.choose_first_layer`` resolves "auto".
+    """
+
+    activations: tuple[str, ...]
+    update: Callable
+    grad: str = "manual"
+    batch_size: int | None = None
+    l2: bool = False
+    dropout: bool = False
+    first_layer: str = "dense"
+
+    def __post_init__(self):
+        if self.grad not in GRAD_SOURCES:
+            raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {self.grad!r}")
+        check_count("batch_size", self.batch_size, allow_none=True)
+
+
+def describe(hp: Hyperparams) -> dict:
+    """Plain floats (or lists for sweeps) for metrics.json."""
+
+    def plain(value):
+        array = np.asarray(value, dtype=np.float64)
+        return array.tolist() if array.ndim else float(array)
+
+    return {name: plain(value) for name, value in hp._asdict().items()}

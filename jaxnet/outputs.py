@@ -1,0 +1,149 @@
+"""Output layers: one table row per kind, like ``ACTIVATIONS`` for hidden layers.
+
+Each output pairs its activation A[L] = g(Z[L]) with the cost J whose gradient
+with respect to Z[L] is the same one line for all of them:
+
+    sigmoid   A = 1 / (1 + e^-Z)         J = cross-entropy            classes {0, 1}
+    softmax   A = softmax(Z) per column  J = categorical cross-entropy  K classes
+    linear    A = Z                      J = (1/2m) sum (A - Y)^2     real values
+
+    dZ[L] = A[L] - Y            (times 1/m in dW, db; exact for all three)
+
+For sigmoid the row computes that difference from the logits, as
+(1 - Y) sigma(Z) - Y sigma(-Z): the same value, without the cancellation of
+A - 1 once A rounds to 1 (Z > ~37 in float64), where it would lose every digit.
+
+For softmax the identity needs each column of Y to sum to 1 (one-hot labels);
+``jaxnet.validation`` refuses other labels at the boundary. Costs are computed
+from the logits Z[L] (log-sigmoid, log-softmax), finite for every finite input.
+
+A new output is one new row: its forward, its cost from the logits, and its
+prediction rule.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet.activations import sigmoid, softmax
+from jaxnet.losses import (
+    compute_cost_from_logits,
+    cross_entropy_from_logits_derivative,
+    softmax_cross_entropy_from_logits,
+)
+
+
+def squared_error_cost(ZL: jax.Array, Y: jax.Array) -> jax.Array:
+    """J = (1/2m) sum_i (a(i) - y(i))^2 with a = ZL: the lecture's L2 loss, averaged.
+
+    The 1/2 makes dJ/dZ[L] = (1/m) (A[L] - Y), the same dZ[L] as the
+    classifiers.
+
+    Args:
+        ZL: outputs, (n[L], m). Y: targets, (n[L], m).
+
+    Returns:
+        A scalar.
+    """
+    m = ZL.shape[1]
+    return jnp.sum(jnp.square(ZL - Y)) / (2 * m)
+
+
+def _binary_labels(AL: jax.Array) -> jax.Array:
+    return (AL > 0.5).astype(jnp.int32)
+
+
+def _class_indices(AL: jax.Array) -> jax.Array:
+    return jnp.argmax(AL, axis=0)
+
+
+def _a_minus_y(ZL: jax.Array, AL: jax.Array, Y: jax.Array) -> jax.Array:
+    return AL - Y
+
+
+def _sigmoid_dZ(ZL: jax.Array, AL: jax.Array, Y: jax.Array) -> jax.Array:
+    return cross_entropy_from_logits_derivative(ZL, Y)
+
+
+class Output(NamedTuple):
+    """One kind of output layer.
+
+    Attributes:
+        forward: Z[L] (n[L], m) -> A[L] (n[L], m).
+        cost: (Z[L], Y) -> J, from the logits.
+        dZ: (Z[L], A[L], Y) -> dZ[L] = A[L] - Y (m times dJ/dZ[L]), (n[L], m).
+        predict: A[L] -> predictions: 0/1 labels (1, m), class indices (m,), or
+            the values A[L] themselves for regression.
+        classifier: whether ``accuracy`` means anything.
+    """
+
+    forward: Callable[[jax.Array], jax.Array]
+    cost: Callable[[jax.Array, jax.Array], jax.Array]
+    dZ: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+    predict: Callable[[jax.Array], jax.Array]
+    classifier: bool
+
+
+OUTPUTS: dict[str, Output] = {
+    "sigmoid": Output(
+        sigmoid, compute_cost_from_logits, _sigmoid_dZ, _binary_labels, True
+    ),
+    "softmax": Output(
+        lambda Z: softmax(Z, axis=0),
+        softmax_cross_entropy_from_logits,
+        _a_minus_y,
+        _class_indices,
+        True,
+    ),
+    "linear": Output(lambda Z: Z, squared_error_cost, _a_minus_y, lambda AL: AL, False),
+}
+
+
+def get_output(name: str) -> Output:
+    """Look an output up by name; an unknown name lists the known ones.
+
+    Raises:
+        ValueError: ``name`` is not in ``OUTPUTS``.
+    """
+    try:
+        return OUTPUTS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"the output activation must be one of {tuple(OUTPUTS)}; got {name!r}"
+        ) from None
+
+
+def true_labels(Y, output: str, m: int) -> jax.Array:
+    """Labels in the form ``predict`` returns, for counting correct predictions.
+
+    Args:
+        Y: sigmoid: (1, m) of 0/1; softmax: one-hot (K, m), or class indices
+            (m,) or (1, m).
+        output: the output's name.
+        m: the number of examples predicted.
+
+    Raises:
+        ValueError: Y's shape would broadcast against the predictions (e.g.
+            (m, 1) against (1, m)), or the output is not a classifier.
+    """
+    if not get_output(output).classifier:
+        raise ValueError(
+            f"accuracy is for classifiers; a {output!r} output predicts values: "
+            "use jaxnet.linear_regression.mean_absolute_error"
+        )
+    Y = jnp.asarray(Y)
+    if output == "softmax":
+        if Y.shape in ((m,), (1, m)):  # class indices, as a row or a vector
+            return Y.reshape(m).astype(jnp.int32)
+        if Y.ndim == 2 and Y.shape[1] == m:
+            return jnp.argmax(Y, axis=0)
+        raise ValueError(
+            f"softmax labels must be one-hot (K, {m}) or class indices ({m},) or "
+            f"(1, {m}); got {Y.shape}"
+        )
+    if Y.shape != (1, m):
+        hint = " (pass Y.T)" if Y.shape == (m, 1) else ""
+        raise ValueError(f"Y must be (1, m) = (1, {m}); got {Y.shape}{hint}")
+    return Y.astype(jnp.int32)

@@ -1,0 +1,759 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Introduction to deep learning, with jaxnet
+#
+# This notebook walks through the lecture *Introduction to Deep Learning and Deep
+# Network Learning Issues* (A. Horzyk, AGH; `../shared/lecture/deep-learning-intro.md`
+# in the project's shared folder) in its own order. Each section quotes the lecture's
+# formula, calls the jaxnet function that implements it, and prints the numbers,
+# next to the lecture's own printed values where it has them.
+#
+# jaxnet keeps the lecture's layout: examples are **columns**, `X` is `(n_x, m)`, `Y` is
+# `(n[L], m)`, and the parameters are a list of `{"W": (n[l], n[l-1]), "b": (n[l], 1)}`.
+# Every backward rule is written by hand, as in the lecture, and checked against
+# `jax.grad`.
+#
+# The data (cat / non-cat images, Auto MPG) is found the way the library finds it:
+# `$JAXNET_DATA` if set, else the cache written by `python -m jaxnet.data fetch`
+# (see `docs/data.md`). The whole notebook runs in about a minute on 2 CPU cores; where
+# the course trains longer, the cell says so.
+
+# %%
+import time
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+import jaxnet
+from jaxnet import (
+    accuracy,
+    check_gradients,
+    course_init_params,
+    fit,
+    image2vector,
+    init_params,
+    linear_activation_backward,
+    linear_activation_forward,
+    model_cost,
+    model_value_and_grads,
+    normalize_rows,
+    predict,
+    softmax,
+)
+from jaxnet.data import load_autompg, load_catvnoncat, planar_flower
+from jaxnet.derivative_rules import CORRECTIONS, RULES, sample_domain
+from jaxnet.hyperparams import RULES as HYPERPARAMETERS
+from jaxnet.linear_regression import (
+    least_squares,
+    mean_absolute_error,
+    predict_linear,
+)
+from jaxnet.logistic import propagate, propagate_loops, to_layers
+from jaxnet.shallow import init_shallow, shallow_activations
+from jaxnet.sweep import init_stacked_params, sweep
+from jaxnet.train import fit_until
+
+# float64 for the lecture's printed digits and the gradient checks; training cells
+# pick their dtype explicitly (float32 is the users' default).
+jax.config.update("jax_enable_x64", True)
+np.set_printoptions(precision=8, suppress=False)
+NOTEBOOK_START = time.perf_counter()
+print(f"jaxnet {jaxnet.__version__}, jax {jax.__version__}, device {jax.devices()[0]}")
+
+# %% [markdown]
+# ## 1. Images as vectors: X is (n_x, m)
+#
+# > Images are represented as a combination of three colours ... three matrices.
+# > $n_x = 128 \times 128 \times 3 = 49152$ is the dimension of vector x.
+# > $X.shape = (n_x, m)$, $Y.shape = (1, m)$.
+#
+# The course's cat images are 64 x 64 x 3, so here $n_x = 12288$. The loader unrolls
+# every image into a column of `X` and scales the pixels to [0, 1].
+
+# %%
+cats = load_catvnoncat()  # default search order: $JAXNET_DATA, then the cache
+print("n_x for 128x128x3 images:", 128 * 128 * 3)
+print("n_x for the course's 64x64x3 images:", 64 * 64 * 3)
+print("X_train.shape =", cats.X_train.shape, "  Y_train.shape =", cats.Y_train.shape)
+print("X_test.shape  =", cats.X_test.shape, "   Y_test.shape  =", cats.Y_test.shape)
+index = 2
+label = cats.classes[int(cats.Y_train[0, index])]
+column = cats.X_train[:, index : index + 1]  # one example x(i): (n_x, 1)
+unrolled = image2vector(cats.train_images[index]) / 255
+print("column", index, "is image2vector(image) / 255:", np.allclose(column, unrolled))
+
+fig, ax = plt.subplots(figsize=(2.2, 2.2))
+ax.imshow(cats.train_images[index])
+ax.set_title(f"y = {int(cats.Y_train[0, index])} ({label})", fontsize=9)
+ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## 2. Sigmoid and its derivative
+#
+# > $\text{sigmoid}(z) = \frac{1}{1+e^{-z}}$ (1),
+# > $\sigma'(z) = \sigma(z)(1 - \sigma(z))$ (2)
+# >
+# > `sigmoid(z) = [0.11920292 0.26894142 0.5 0.73105858 0.88079708]`
+# > `sigmoid_derivative(z) = [0.10499359 0.19661193 0.25 0.19661193 0.10499359]`
+
+# %%
+z = jnp.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+print("sigmoid(z) =", jaxnet.sigmoid(z))
+print("sigmoid_derivative(z) =", jaxnet.sigmoid_derivative(z))
+np.testing.assert_allclose(
+    jaxnet.sigmoid(z), [0.11920292, 0.26894142, 0.5, 0.73105858, 0.88079708], atol=5e-9
+)
+np.testing.assert_allclose(
+    jaxnet.sigmoid_derivative(z),
+    [0.10499359, 0.19661193, 0.25, 0.19661193, 0.10499359],
+    atol=5e-9,
+)
+
+# %% [markdown]
+# ## 3. The activations and their derivatives
+#
+# > sigmoid $g'(z) = a(1 - a)$; tanh $g'(z) = 1 - a^2$; ReLU $g'(z) = 1$ if $z > 0$
+# > else 0; SoftPlus $\ln(1 + e^z)$, $g'(z) = \frac{1}{1+e^{-z}}$; Leaky ReLU
+# > $g'(z) = 1$ if $z > 0$ else 0.01.
+#
+# Each hand-written derivative (`ACTIVATIONS[name].derivative`) is compared with
+# `jax.vmap(jax.grad(g))` everywhere, the kink z = 0 included.
+
+# %%
+z = jnp.linspace(-4.0, 4.0, 801)  # includes z = 0 exactly
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+for name in ("sigmoid", "tanh", "relu", "leaky_relu", "softplus"):
+    g = jaxnet.ACTIVATIONS[name]
+    derivative = g.derivative(z)
+    autodiff = jax.vmap(jax.grad(g.forward))(z)
+    error = float(jnp.max(jnp.abs(derivative - autodiff)))
+    print(f"{name:>10}: max |g'(z) - jax.grad(g)(z)| = {error:.1e}")
+    style = "--" if name == "leaky_relu" else "-"  # relu lies under it for z > 0
+    axes[0].plot(z, g.forward(z), style, label=name)
+    axes[1].plot(z, derivative, style, label=name)
+axes[0].set(title="g(z)", xlabel="z", ylim=(-1.5, 4))
+axes[1].set(title="g'(z), hand-written", xlabel="z")
+axes[0].legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# ## 4. The losses
+#
+# > $L_1(\hat{y}, y) = \sum_j |y_j - \hat{y}_j|$ (1),
+# > $L_2(\hat{y}, y) = \sum_j (y_j - \hat{y}_j)^2$ (2),
+# > $L_3(\hat{y}, y) = -\sum_j (y_j \log(\hat{y}_j) + (1 - y_j)(1 - \log(\hat{y}_j)))$
+# > (3)
+# >
+# > `Loss1 = 0.5599999999999999`, `Loos2 = 0.0822`, `Loos3 = 0.6066693634880955`
+#
+# Formula (3) is misprinted: its code, and the cost J on the same slides, use
+# $(1 - y)\log(1 - \hat{y})$, which is what gives the printed 0.6066693634880955.
+
+# %%
+yhat = jnp.array([0.78, 0.89, 0.12, 0.08, 0.97])
+y = jnp.array([1.0, 1.0, 0.0, 0.0, 1.0])
+print("Loss1 =", jaxnet.l1_loss(yhat, y))
+print("Loss2 =", jaxnet.l2_loss(yhat, y))
+print("Loss3 =", jaxnet.l3_loss(yhat, y))
+as_printed = -jnp.sum(y * jnp.log(yhat) + (1 - y) * (1 - jnp.log(yhat)))
+print("formula (3) as printed gives", as_printed, "(not the printed value)")
+
+# %% [markdown]
+# ## 5. Broadcasting, softmax, normalize_rows, image2vector
+#
+# > $(m, n) + (1, n) \rightarrow (m, n)$, $(m, n) + (m, 1) \rightarrow (m, n)$
+# >
+# > $\begin{bmatrix} 1 & 2 & 3 \\ 4 & 5 & 6 \end{bmatrix} + \begin{bmatrix} 10 & 20 &
+# > 30 \end{bmatrix} = \begin{bmatrix} 11 & 22 & 33 \\ 14 & 25 & 36 \end{bmatrix}$,
+# > $\begin{bmatrix} 1 & 2 & 3 \\ 4 & 5 & 6 \end{bmatrix} + \begin{bmatrix} 10 \\ 20
+# > \end{bmatrix} = \begin{bmatrix} 11 & 12 & 13 \\ 24 & 25 & 26 \end{bmatrix}$
+#
+# This is how `b` (n[l], 1) is added to every column of `W A_prev` (n[l], m).
+
+# %%
+M = jnp.array([[1, 2, 3], [4, 5, 6]])
+print(jnp.array([[1], [2], [3]]) + 10)
+print(M + jnp.array([[10, 20, 30]]))
+print(M + jnp.array([[10], [20]]))
+
+# %% [markdown]
+# > softmax(x) normalizes each **row** of x (the lecture's cell uses `axis=1`):
+# > `softmax(x) = [[1.23074356e-04 9.97281837e-01 2.47201452e-03 1.23074356e-04]`
+# > `[6.68456877e-03 3.32805082e-04 9.92077968e-01 9.04658008e-04]]`
+#
+# jaxnet's `softmax(x, axis)` takes the axis; the network's softmax output normalizes
+# each **column** (axis 0), one column per example.
+
+# %%
+x = jnp.array([[0.0, 9.0, 3.0, 0.0], [3.0, 0.0, 8.0, 1.0]])
+print("softmax(x, axis=1) =", softmax(x, axis=1))
+np.testing.assert_allclose(
+    softmax(x, axis=1),
+    [
+        [1.23074356e-04, 9.97281837e-01, 2.47201452e-03, 1.23074356e-04],
+        [6.68456877e-03, 3.32805082e-04, 9.92077968e-01, 9.04658008e-04],
+    ],
+    rtol=5e-9,
+)
+
+# %% [markdown]
+# > $\|x\| = $ `np.linalg.norm(x, axis=1, keepdims=True)` $= [\sqrt{29}, \sqrt{69}]^T$,
+# > $x_{normalized} = x / \|x\|$:
+# > `normalizeRows(x) = [[0.55708601 0.37139068 0.74278135]`
+# > `[0.12038585 0.96308682 0.24077171]]`
+
+# %%
+x = jnp.array([[3.0, 2.0, 4.0], [1.0, 8.0, 2.0]])
+print(
+    "x_norm =",
+    jnp.linalg.norm(x, axis=1, keepdims=True).ravel(),
+    "=",
+    (29**0.5, 69**0.5),
+)
+print("normalize_rows(x) =", normalize_rows(x))
+
+# %% [markdown]
+# > `image2vector(image)` reshapes (length, height, depth) to (length*height*depth, 1):
+# > the lecture's 3 x 3 x 2 example gives the column 0.139, 0.381, 0.982, ... 0.077.
+#
+# A rank-1 array (shape `(n,)`) is neither a row nor a column: the lecture's "Be
+# careful when creating vectors". jaxnet keeps every vector 2-D.
+
+# %%
+image = jnp.array(
+    [
+        [[0.139, 0.381], [0.982, 0.647], [0.251, 0.551]],
+        [[0.219, 0.647], [0.703, 0.845], [0.397, 0.313]],
+        [[0.855, 0.165], [0.313, 0.937], [0.279, 0.077]],
+    ]
+)
+v = image2vector(image)
+print("image.shape =", image.shape, "-> image2vector(image).shape =", v.shape)
+print("image2vector(image).T =", v.T)
+a = jnp.arange(6.0)
+print(
+    "rank-1 a:", a.shape, "a.T:", a.T.shape, "dot(a, a.T) is a scalar:", jnp.dot(a, a.T)
+)
+b = a.reshape(6, 1)
+print("column b:", b.shape, "b.T:", b.T.shape, "dot(b, b.T) is", jnp.dot(b, b.T).shape)
+
+# %% [markdown]
+# ## 6. Vectorization
+#
+# > Whenever possible, avoid explicit for-loops and use vectorization. (The lecture
+# > times `np.dot` on two vectors of 1,000,000 numbers: ~1 ms against ~350 ms.)
+#
+# Smaller sizes here (200,000 numbers, and the lecture's 15-number lists), so the cell
+# stays quick; the ratio is what matters. `experiments.vectorization` times the
+# lecture's full sizes.
+
+# %%
+rng = np.random.default_rng(0)
+n = 200_000
+a_np, b_np = rng.random(n), rng.random(n)
+a_jx, b_jx = jnp.asarray(a_np), jnp.asarray(b_np)
+jnp.dot(a_jx, b_jx).block_until_ready()  # compile once
+
+
+def timed(f, repeat=3):
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = f()
+        best = min(best, time.perf_counter() - start)
+    return value, 1000 * best
+
+
+loop, t_loop = timed(lambda: sum(a_np[i] * b_np[i] for i in range(n)), repeat=1)
+vec, t_np = timed(lambda: np.dot(a_np, b_np))
+jx, t_jx = timed(lambda: jnp.dot(a_jx, b_jx).block_until_ready())
+print(f"for-looped dot = {loop:.6f}   {t_loop:8.2f} ms")
+print(f"np.dot         = {vec:.6f}   {t_np:8.2f} ms")
+print(f"jnp.dot        = {float(jx):.6f}   {t_jx:8.2f} ms")
+x1 = [5, 1, 0, 3, 8, 2, 5, 6, 0, 1, 2, 5, 9, 0, 7]
+x2 = [2, 5, 2, 0, 3, 2, 2, 9, 1, 0, 2, 5, 4, 0, 9]
+print("dot =", jnp.dot(jnp.array(x1), jnp.array(x2)), "(the lecture: 235)")
+print("elementwise =", jnp.multiply(jnp.array(x1), jnp.array(x2)))
+print("outer[0] =", jnp.outer(jnp.array(x1), jnp.array(x2))[0])
+
+# %% [markdown]
+# ## 7. Logistic regression: one neuron, loops and vectors
+#
+# > $z^{(i)} = w^T x^{(i)} + b$, $a^{(i)} = \sigma(z^{(i)})$,
+# > $J = -\frac{1}{m}\sum_i (y^{(i)} \log a^{(i)} + (1 - y^{(i)}) \log(1 - a^{(i)}))$
+# >
+# > vectorized: $Z = w^T X + b$, $A = \sigma(Z)$, $dZ = A - Y$,
+# > $dw = \frac{1}{m} X dZ^T$, $db = \frac{1}{m}$ `np.sum(dZ)`
+#
+# `jaxnet.logistic` keeps the lecture's `w` (n_x, 1) and scalar `b`. `propagate_loops`
+# is the slide's for-loop version in plain Python; `propagate` is the vectorized one.
+
+# %%
+# 300 pixels of 50 images: the loops are slow
+X_small = jnp.asarray(cats.X_train[:300, :50])
+Y_small = jnp.asarray(cats.Y_train[:, :50])
+w_b = {"w": jnp.linspace(-0.02, 0.02, 300).reshape(300, 1), "b": jnp.asarray(0.1)}
+(J_loops, grads_loops), t_loops = timed(
+    lambda: propagate_loops(w_b, X_small, Y_small), 1
+)
+(J_vec, grads_vec), t_vec = timed(lambda: propagate(w_b, X_small, Y_small))
+print(f"loops:      J = {J_loops:.15f}  ({t_loops:.1f} ms)")
+print(f"vectorized: J = {float(J_vec):.15f}  ({t_vec:.1f} ms)")
+print("dw equal:", np.allclose(grads_loops["w"], grads_vec["w"], rtol=1e-12))
+print("db equal:", np.isclose(grads_loops["b"], grads_vec["b"], rtol=1e-12))
+
+# %% [markdown]
+# ## 8. The computational graph
+#
+# > $z = w^T x + b$, $\hat{y} = a = \sigma(z)$, $L(a, y) = -(y \log a + (1 - y)
+# > \log(1 - a))$; backward: $dz = a - y$, $dw_j = x_j dz$, $db = dz$.
+#
+# `jax.make_jaxpr` shows the graph the code builds. Below, the top-level equations of
+# jaxnet's hand-written step (`propagate`) and of `jax.value_and_grad` of the cost are
+# listed side by side, and each equation whose value **equals** one of the lecture's
+# nodes (computed independently) is labelled with its name. Both graphs compute z and
+# a; the hand-written one gets dz = a - y in one `sub`, while autodiff reaches the same
+# dz as a sum of two terms (the derivatives of the two logs, `add_any`), and also
+# computes sigma'(z) = a (1 - a), which nothing uses (XLA drops such dead code; the
+# hand-written step's unused `W^T dz` is dropped too).
+
+# %%
+w_b = {"w": jnp.array([[0.5], [-1.0]]), "b": jnp.asarray(0.25)}
+X_g = jnp.array([[1.0, 2.0, -1.0], [3.0, 0.5, -3.2]])
+Y_g = jnp.array([[1.0, 0.0, 1.0]])
+
+
+def cost_of(params):
+    return model_cost(to_layers(params), X_g, Y_g, ("sigmoid",))
+
+
+# The lecture's nodes, computed directly from the formulas (m = 3 examples).
+m_g = X_g.shape[1]
+z_n = w_b["w"].T @ X_g + w_b["b"]
+a_n = 1 / (1 + jnp.exp(-z_n))
+L_n = -(Y_g * jnp.log(a_n) + (1 - Y_g) * jnp.log(1 - a_n))
+dz_n = a_n - Y_g
+NODES = {
+    "z = w^T x + b": z_n,
+    "w^T x": w_b["w"].T @ X_g,
+    "a = sigma(z)": a_n,
+    "1 - y": 1 - Y_g,
+    "L(a, y), per example": L_n,
+    "J = (1/m) sum L": jnp.mean(L_n),
+    "m J = sum L": jnp.sum(L_n),
+    "dz = a - y": dz_n,
+    "dz / m": dz_n / m_g,
+    "dw = (1/m) x dz^T": X_g @ dz_n.T / m_g,
+    "m dw = x dz^T": X_g @ dz_n.T,
+    "db = (1/m) sum dz": jnp.mean(dz_n),
+    "m db = sum dz": jnp.sum(dz_n),
+    "sigma'(z) = a (1 - a)": a_n * (1 - a_n),
+    "w dz (unused)": w_b["w"] @ dz_n,
+    "x": X_g,
+    "y": Y_g,
+}
+
+
+def short_names():
+    """v0, v1, ...: jax prints a, b, c, ..., which would clash with the lecture's
+    a, b, w, x, y, z."""
+    i = 0
+    while True:
+        yield f"v{i}"
+        i += 1
+
+
+def labelled_equations(fun, *args):
+    """Evaluate fun's jaxpr one top-level equation at a time; name the nodes.
+
+    Returns the inputs ("a = w", ...) and rows (equation, node): the equation as
+    "out:shape = primitive ins" and the lecture's node whose value the equation
+    computes ("" if none).
+    """
+    closed = jax.make_jaxpr(fun)(*args)
+    env = dict(zip(closed.jaxpr.constvars, closed.consts, strict=True))
+    env.update(zip(closed.jaxpr.invars, jax.tree.leaves(args), strict=True))
+    names = {}
+    fresh = short_names()
+
+    def show(v):
+        if hasattr(v, "val"):  # a literal constant
+            return f"{v.val}"
+        if type(v).__name__ == "DropVar":
+            return "_"
+        if v not in names:
+            names[v] = next(fresh)
+        return names[v]
+
+    def node_of(value):
+        value = jnp.ravel(value)
+        for name, known in NODES.items():
+            if jnp.size(known) == value.size and np.allclose(
+                jnp.ravel(known), value, rtol=1e-12, atol=1e-15
+            ):
+                return name
+        return ""
+
+    leaves = jax.tree_util.tree_flatten_with_path(args)[0]
+    inputs = [f"{show(v)} = {node_of(c)} (constant)" for v, c in
+              zip(closed.jaxpr.constvars, closed.consts, strict=True)]  # fmt: skip
+    inputs += [
+        f"{show(v)} = {node_of(x) or getattr(path[-1], 'key', '?')}"
+        for v, (path, x) in zip(closed.jaxpr.invars, leaves, strict=True)
+    ]
+    rows = []
+    for eqn in closed.jaxpr.eqns:
+        ins = [v.val if hasattr(v, "val") else env[v] for v in eqn.invars]
+        bound = eqn.primitive.get_bind_params(eqn.params)  # (subfuns, params) in
+        subfuns, params = bound if isinstance(bound, tuple) else ((), bound)  # old jax
+        outs = eqn.primitive.bind(*subfuns, *ins, **params)
+        outs = outs if eqn.primitive.multiple_results else [outs]
+        env.update(zip(eqn.outvars, outs, strict=True))
+        shape = "x".join(map(str, eqn.outvars[0].aval.shape)) or "()"
+        results = " ".join(show(v) for v in eqn.outvars)
+        operands = " ".join(show(v) for v in eqn.invars)
+        text = f"{results}:{shape} = {eqn.primitive.name} {operands}"
+        rows.append((text, node_of(outs[0])))
+    return inputs, rows
+
+
+def side_by_side(left, right, width=34):
+    print("inputs of propagate:", ", ".join(left[0]))
+    print("inputs of jax.value_and_grad(J):", ", ".join(right[0]), "\n")
+    left, right = left[1], right[1]
+    print(f"{'jaxnet.logistic.propagate':<{width}}{'node':<22}| jax.value_and_grad")
+    for i in range(max(len(left), len(right))):
+        lt, ln = left[i] if i < len(left) else ("", "")
+        rt, rn = right[i] if i < len(right) else ("", "")
+        print(
+            f"{lt[: width - 1]:<{width}}{ln[:21]:<22}| {rt[: width - 1]:<{width}}{rn}"
+        )
+
+
+side_by_side(
+    labelled_equations(propagate, w_b, X_g, Y_g),
+    labelled_equations(jax.value_and_grad(cost_of), w_b),
+)
+
+# %% [markdown]
+# The full listing, with the sub-graphs (`log_sigmoid`, `softplus`) that the table
+# shows as single `jit` equations: `print(jax.make_jaxpr(propagate)(w_b, X_g, Y_g))`.
+
+# %% [markdown]
+# ## 9. The derivative rules
+#
+# > Constant, multiple, power, sum, difference, product, quotient and chain rules;
+# > exponential, logarithmic, trigonometric, inverse trigonometric, hyperbolic and
+# > inverse hyperbolic functions.
+#
+# `jaxnet.derivative_rules.RULES` writes each of the lecture's 40 rules as a
+# hand-written derivative. Here every one is compared with `jax.grad` inside its domain,
+# and the misprinted ones (see `docs/derivative_rules.md`) are shown against the truth.
+
+# %%
+worst = {}
+for rule in RULES.values():
+    x = sample_domain(rule)
+    error = jnp.max(jnp.abs(rule.df(x) - jax.vmap(jax.grad(rule.f))(x)))
+    group = worst.setdefault(rule.group, [0.0, 0])
+    group[0] = max(group[0], float(error / (1 + jnp.max(jnp.abs(rule.df(x))))))
+    group[1] += 1
+for group, (error, count) in worst.items():
+    print(f"{group:<34} {count:>2} rules, worst relative error {error:.1e}")
+print(f"\n{len(CORRECTIONS)} misprints in the lecture's table:")
+for name in CORRECTIONS:
+    rule = RULES[name]
+    x0 = jnp.asarray(-2.0 if name in ("arcsec", "arccsc") else 2.0)
+    printed = rule.printed_df(x0) if rule.printed_df is not None else jnp.nan
+    print(f"- printed: {rule.printed}")
+    print(f"  {CORRECTIONS[name]}")
+    print(
+        f"  at x = {float(x0):g}: printed {float(printed):.4f}, "
+        f"jax.grad {float(jax.grad(rule.f)(x0)):.4f}, "
+        f"hand-written {float(rule.df(x0)):.4f}"
+    )
+
+# %% [markdown]
+# ## 10. Gradient descent: logistic regression on the cats
+#
+# > $w := w - \alpha \frac{dJ(w, b)}{dw}$, $b := b - \alpha \frac{dJ(w, b)}{db}$
+#
+# The course trains $w = 0, b = 0$ with $\alpha = 0.005$ for 2000 iterations and prints
+# "Cost after iteration 0: 0.693147, ..., 1900: 0.140872", train accuracy 99.04 %,
+# test accuracy 70 %. In jaxnet logistic regression is the L-layer engine with
+# layer_dims [n_x, 1] and a sigmoid output; `fit` runs all 2000 steps as one compiled
+# loop (float64 here, to show the course's digits).
+
+# %%
+X, Y = jnp.asarray(cats.X_train), jnp.asarray(cats.Y_train)
+X_test, Y_test = jnp.asarray(cats.X_test), jnp.asarray(cats.Y_test)
+logistic_params = init_params(jax.random.key(0), [12288, 1], "zeros", jnp.float64)
+start = time.perf_counter()
+trained, costs = fit(
+    logistic_params, X, Y, activations=("sigmoid",), num_iterations=2000,
+    learning_rate=0.005,
+)  # fmt: skip
+print(f"2000 iterations in {time.perf_counter() - start:.1f} s")
+for i in (0, 100, 1800, 1900):
+    print(f"Cost after iteration {i}: {float(costs[i]):.6f}")
+train_acc = float(accuracy(trained, X, Y, ("sigmoid",)))
+test_acc = float(accuracy(trained, X_test, Y_test, ("sigmoid",)))
+print(f"train accuracy: {100 * train_acc:.2f} %, test accuracy: {100 * test_acc:.2f} %")
+
+# %% [markdown]
+# ## 11. The shallow network
+#
+# > $z^{[1]} = W^{[1]} a^{[0]} + b^{[1]} \rightarrow a^{[1]} = \sigma(z^{[1]})$;
+# > $dZ^{[2]} = A^{[2]} - Y$, $dZ^{[1]} = W^{[2]T} dZ^{[2]} * g^{[1]'}(Z^{[1]})$,
+# > $dW^{[l]} = \frac{1}{m} dZ^{[l]} A^{[l-1]T}$, $db^{[l]} = \frac{1}{m}$ `sum(dZ[l])`
+# >
+# > $W^{[l]}$ = `np.random.randn(n[l], n[l-1]) * 0.01`,
+# > $b^{[l]}$ = `np.zeros((n[l], 1))`
+#
+# One hidden layer of 4 tanh units on the course's planar "flower" (two classes, not
+# linearly separable). The course trains 10,000 iterations at $\alpha = 1.2$; 4000 here
+# (float32), which already reaches ~90 %.
+
+# %%
+X_f, Y_f = planar_flower(jax.random.key(0), 400)
+shallow = init_shallow(jax.random.key(1), n_x=2, n_h=4)
+acts = shallow_activations("tanh")
+print("shapes:", [(p["W"].shape, p["b"].shape) for p in shallow], "activations:", acts)
+shallow, costs = fit(
+    shallow, X_f, Y_f, activations=acts, num_iterations=4000, learning_rate=1.2
+)
+print(f"cost {float(costs[0]):.4f} -> {float(costs[-1]):.4f}")
+print(f"train accuracy: {100 * float(accuracy(shallow, X_f, Y_f, acts)):.1f} %")
+
+grid = jnp.stack(jnp.meshgrid(jnp.linspace(-4, 4, 200), jnp.linspace(-4, 4, 200)))
+region = predict(shallow, grid.reshape(2, -1).astype(jnp.float32), acts)
+fig, ax = plt.subplots(figsize=(3.5, 3.5))
+ax.contourf(grid[0], grid[1], region.reshape(200, 200), alpha=0.3, cmap="coolwarm")
+ax.scatter(X_f[0], X_f[1], c=Y_f[0], s=6, cmap="coolwarm")
+ax.set_title("decision boundary, 4 tanh units", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# ## 12. The L-layer network from forward and backward blocks
+#
+# > $Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}$, $A^{[l]} = g^{[l]}(Z^{[l]})$, shapes
+# > $(n^{[l]}, m) = (n^{[l]}, n^{[l-1]}) (n^{[l-1]}, m) + (n^{[l]}, 1)$ broadcast;
+# > backward blocks give $dA^{[l-1]}$, $dW^{[l]}$ $(n^{[l]}, n^{[l-1]})$,
+# > $db^{[l]}$ $(n^{[l]}, 1)$.
+#
+# The blocks, one layer at a time, on 5 examples of a [4, 3, 2, 1] network:
+
+# %%
+key = jax.random.key(2)
+params = init_params(key, [4, 3, 2, 1], method="he", dtype=jnp.float64)
+X_b = jax.random.normal(jax.random.key(3), (4, 5), jnp.float64)
+Y_b = jnp.array([[1.0, 0.0, 0.0, 1.0, 1.0]])
+activations = ("relu", "relu", "sigmoid")
+A, caches = X_b, []
+for l, (layer, g) in enumerate(zip(params, activations, strict=True), start=1):
+    A, cache = linear_activation_forward(A, layer["W"], layer["b"], g)
+    caches.append(cache)
+    print(
+        f"layer {l}: W{layer['W'].shape} A_prev{cache.A_prev.shape} -> "
+        f"Z, A {A.shape} ({g})"
+    )
+dA = -(Y_b / A) + (1 - Y_b) / (1 - A)  # dL/dA[L], the lecture's form
+grads = [None] * len(params)
+for l in reversed(range(len(params))):
+    dA, grads[l] = linear_activation_backward(dA, caches[l], activations[l])
+    print(f"layer {l + 1}: dW{grads[l]['W'].shape} db{grads[l]['b'].shape}")
+reference = jax.grad(model_cost)(params, X_b, Y_b, activations)
+same = all(
+    np.allclose(g[k], r[k], rtol=1e-10) for g, r in zip(grads, reference, strict=True)
+    for k in ("W", "b")
+)  # fmt: skip
+print("blocks' gradient equals jax.grad:", same)
+
+# %% [markdown]
+# The course's deep network [12288, 20, 7, 5, 1] (ReLU, ReLU, ReLU, sigmoid),
+# $W = $ `randn / sqrt(n[l-1])` with `np.random.seed(1)`, $\alpha = 0.0075$, 2500
+# iterations: the course prints cost 0.771749 at iteration 0, 0.092878 at 2400, train
+# accuracy 0.9856 and test accuracy 0.8. Reproduced to the printed digits in float64:
+
+# %%
+deep_acts = ("relu", "relu", "relu", "sigmoid")
+deep = course_init_params([12288, 20, 7, 5, 1], seed=1, scale="sqrt")
+start = time.perf_counter()
+deep, costs = fit(
+    deep, X, Y, activations=deep_acts, num_iterations=2500, learning_rate=0.0075
+)
+print(f"2500 iterations in {time.perf_counter() - start:.1f} s")
+for i in (0, 100, 2400):
+    print(f"Cost after iteration {i}: {float(costs[i]):.6f}")
+print("train accuracy:", float(accuracy(deep, X, Y, deep_acts)))
+print("test accuracy:", float(accuracy(deep, X_test, Y_test, deep_acts)))
+
+# %% [markdown]
+# ## 13. The gradient check
+#
+# The lecture's backward formulas, written by hand, against `jax.grad` (both exact up to
+# rounding in float64, tolerance 1e-10) and centered finite differences (tolerance
+# 1e-6), leaf by leaf:
+
+# %%
+# b != 0: with b = 0 an example whose inputs to a ReLU layer are all 0 sits exactly
+# on the kink z = 0, where finite differences straddle two slopes.
+checked = [
+    {"W": layer["W"], "b": 0.1 * jax.random.normal(k, layer["b"].shape)}
+    for layer, k in zip(params, jax.random.split(jax.random.key(4), 3), strict=True)
+]
+result = check_gradients(
+    lambda p: model_cost(p, X_b, Y_b, activations, lambd=0.1),
+    checked,
+    lambda p: model_value_and_grads(p, X_b, Y_b, activations, lambd=0.1)[1],
+)
+print(result)
+
+# %% [markdown]
+# ## 14. Parameters and hyperparameters
+#
+# > Parameters: $W^{[l]}, b^{[l]}$. Hyperparameters: $\alpha$, L, $n^{[l]}$, $g^{[l]}$,
+# > number of iterations, momentum, minibatch size, regularization parameters,
+# > optimization parameters, dropout parameters, ...
+#
+# In jaxnet each numeric hyperparameter is declared, defaulted and validated in one
+# table; the update rules are a table of optax transformations.
+
+# %%
+for name, rule in HYPERPARAMETERS.items():
+    print(f"{name:<14} default {rule.default!s:<7} {rule.expected:<34} {rule.meaning}")
+print("optimizers:", ", ".join(jaxnet.OPTIMIZERS))
+print("hidden activations:", ", ".join(jaxnet.ACTIVATIONS))
+print("layer sizes of the deep model:", jaxnet.layer_dims_of(deep))
+try:
+    fit(
+        logistic_params,
+        X,
+        Y,
+        activations=("sigmoid",),
+        num_iterations=1,
+        learning_rate=0,
+    )
+except ValueError as error:
+    print("learning_rate=0 ->", error)
+
+# %% [markdown]
+# ## 15. "repeat ... until J < epsilon"
+#
+# > repeat: ... $w_j$ -= $\alpha \cdot dJw_j$; $b$ -= $\alpha \cdot dJb$ **until
+# > $J < \epsilon$**
+#
+# `fit_until` is that loop, compiled as one `lax.while_loop`: each pass computes J; if
+# J < epsilon it stops before updating, else it updates. A `tol` also stops it once J
+# improves by less than tol per iteration; `max_iterations` bounds it.
+
+# %%
+run = fit_until(
+    logistic_params, X, Y, activations=("sigmoid",), epsilon=0.3,
+    max_iterations=5000, learning_rate=0.005,
+)  # fmt: skip
+J_end = float(model_cost(run.params, X, Y, ("sigmoid",)))
+print(f"stopped after {run.iterations} iterations ({run.reason}):")
+print(f"  J before the last update = {float(run.costs[run.iterations - 1]):.6f} >= 0.3")
+print(f"  J at the returned params = {J_end:.6f} < 0.3")
+# tol: stop once J falls by less than 1e-4 in one iteration. With alpha = 0.005 J rises
+# in the first iterations (it oscillates before it settles), which counts as "not
+# improving"; alpha = 0.001 lowers J smoothly.
+run = fit_until(
+    logistic_params, X, Y, activations=("sigmoid",), epsilon=0.0,
+    max_iterations=5000, learning_rate=0.001, tol=1e-4,
+)  # fmt: skip
+drop = float(run.costs[run.iterations - 2] - run.costs[run.iterations - 1])
+print(f"alpha = 0.001, tol = 1e-4: {run.iterations} iterations ({run.reason}),")
+print(f"  the last drops in J: {drop:.2e} (>= tol), then < tol")
+
+# %% [markdown]
+# ## 16. Idea, code, experiment: a vmapped sweep
+#
+# > Deep Learning solutions are usually developed in an iterative and empirical process:
+# > **Idea** - **Code** - **Experiment**.
+#
+# The course's learning-rate experiment (logistic regression, 1500 iterations, $\alpha$
+# = 0.01, 0.001, 0.0001): `sweep` trains the three models at once, `jax.vmap` over the
+# whole compiled run. Course: train 99.52 / 88.99 / 68.42 %, test 68 / 64 / 36 %.
+
+# %%
+learning_rates = [0.01, 0.001, 0.0001]
+swept = sweep(
+    logistic_params, X, Y, activations=("sigmoid",), num_iterations=1500,
+    learning_rates=learning_rates, X_test=X_test, Y_test=Y_test,
+)  # fmt: skip
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for lr, c, train_acc, test_acc in zip(
+    learning_rates, swept.costs, swept.train_accuracy, swept.test_accuracy, strict=True
+):
+    print(
+        f"alpha = {lr:<7} train {100 * train_acc:6.2f} %  test {100 * test_acc:5.1f} %"
+    )
+    ax.plot(c, label=f"alpha = {lr}")
+ax.set(xlabel="iteration", ylabel="cost J")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# `python -m experiments.activations` runs the lecture's other comparison, "which
+# activation?", the same way (docs/activations.md).
+#
+# ## 17. Prediction: regression with a linear output
+#
+# > We use deep neural networks for ... **Prediction** (e.g. price, temperature, size,
+# > distance). Structured data are usually well-described by the attributes.
+#
+# A linear output $A^{[L]} = Z^{[L]}$ with the lecture's L2 loss averaged,
+# $J = \frac{1}{2m}\sum_i (a^{(i)} - y^{(i)})^2$, keeps the backward's first line
+# $dZ^{[L]} = A^{[L]} - Y$. Auto MPG: predict miles per gallon from 9 standardized
+# attributes; the loader says what it did with the missing values. Baseline: ordinary
+# least squares in closed form. (`python -m experiments.regression` trains 5 seeds;
+# 3 here.)
+
+# %%
+mpg = load_autompg()
+print("; ".join(mpg.report["notes"]))
+print("features:", ", ".join(mpg.feature_names))
+X_r, Y_r = jnp.asarray(mpg.X_train, jnp.float32), jnp.asarray(mpg.Y_train, jnp.float32)
+X_rt, Y_rt = jnp.asarray(mpg.X_test, jnp.float32), jnp.asarray(mpg.Y_test, jnp.float32)
+print("X_train", X_r.shape, "Y_train", Y_r.shape, "X_test", X_rt.shape)
+
+w, b = least_squares(mpg.X_train, mpg.Y_train)
+ls_mae = float(mean_absolute_error(predict_linear(w, b, mpg.X_test), mpg.Y_test))
+
+reg_acts = ("relu", "relu", "linear")
+keys = jax.random.split(jax.random.key(0), 3)
+nets = init_stacked_params(keys, [9, 32, 16, 1], method="he")
+nets[-1]["b"] = nets[-1]["b"] + jnp.mean(Y_r)  # start from the mean prediction
+reg = sweep(
+    nets, X_r, Y_r, activations=reg_acts, num_iterations=2000, learning_rates=1e-3,
+    lambds=10.0, optimizer="adam", keys=keys,
+)  # fmt: skip
+values = jax.vmap(predict, in_axes=(0, None, None))(reg.params, X_rt, reg_acts)
+print("predict returns values:", values.shape[1:], "e.g.", values[0, 0, :4])
+maes = np.array([float(mean_absolute_error(v, Y_rt)) for v in values])
+print(f"held-out MAE, network: {maes.mean():.2f} +- {maes.std():.2f} mpg (3 seeds)")
+print(f"held-out MAE, least squares: {ls_mae:.2f} mpg")
+try:
+    accuracy(jax.tree.map(lambda p: p[0], reg.params), X_rt, Y_rt, reg_acts)
+except ValueError as error:
+    print("accuracy on a linear output ->", error)
+
+# %%
+print(f"notebook ran in {time.perf_counter() - NOTEBOOK_START:.0f} s")
