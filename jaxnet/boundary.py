@@ -10,7 +10,7 @@ guards all of them, and nothing is checked again inside the compiled step.
 """
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +19,11 @@ from jaxnet import validation
 from jaxnet.hyperparams import (
     Hyperparams,
     TrainConfig,
+    TrainOptions,
     check_count,
     make_hyperparams,
     regularizers_on,
+    training_options,
 )
 from jaxnet.optimizers import as_optimizer
 from jaxnet.params import Params
@@ -58,17 +60,10 @@ def prepare(
     Y,
     *,
     activations: Sequence[str],
-    learning_rate,
-    optimizer,
-    grad: str,
-    lambd,
-    keep_prob,
-    batch_size,
-    key,
     num_models: int | None = None,
     stacked: bool = False,
-    first_layer: str = "auto",
     start: TrainState | None = None,
+    **options: Unpack[TrainOptions],
 ) -> Prepared:
     """Validate everything once and build the start of a run.
 
@@ -77,20 +72,22 @@ def prepare(
             every leaf has a leading model axis N.
         X: (n_x, m). Y: (n[L], m).
         activations: one name per layer, the last an output (``OUTPUTS``).
-        learning_rate, lambd, keep_prob: numbers, or (N,) sequences in a sweep.
-        optimizer: None, a name from ``OPTIMIZERS`` or an optax transformation.
-        grad: "manual" or "autodiff".
-        batch_size: positive integer or None.
-        key: a ``jax.random`` key, or (N,) keys in a sweep; None: key(0).
-        num_models: N for a sweep (None for one model).
+        num_models: N for a sweep (None for one model): learning_rate, lambd,
+            keep_prob may then be (N,) sequences and key (N,) keys.
         stacked: params carry the model axis.
-        first_layer: "auto", "dense" or "gram" (``jaxnet.wide.choose_first_layer``).
         start: a dense TrainState to start from instead of ``params`` (a resumed
             run; one model only).
+        **options: the training options (``jaxnet.hyperparams.TrainOptions``;
+            the defaults are in ``OPTION_DEFAULTS``).
 
     Raises:
         ValueError: anything out of its range, in the lecture's terms.
+        TypeError: an unknown option.
     """
+    o = training_options(options)
+    learning_rate, lambd, keep_prob = o["learning_rate"], o["lambd"], o["keep_prob"]
+    optimizer, grad, key = o["optimizer"], o["grad"], o["key"]
+    batch_size, first_layer = o["batch_size"], o["first_layer"]
     one = jax.tree.map(lambda leaf: leaf[0], params) if stacked else params
     validation.check_params(one)
     activations = check_activations(activations, len(one))

@@ -234,7 +234,9 @@ def drive(
     done, compile_s, train_s = start_iteration, 0.0, 0.0
     state = enter(state, data)
     remaining = num_iterations - start_iteration
-    capacity = remaining if single_chunk else min(PROBE_STEPS, remaining)
+    # One compiled program per run: chunks of any length up to ``capacity``.
+    capacity = remaining if single_chunk else min(_power_of_two(remaining), 1 << 16)
+    steps = capacity if single_chunk else min(PROBE_STEPS, remaining)
     previous = (state, done)  # the state before the current chunk
     reason, message = None, ""
     bar = tqdm(
@@ -251,7 +253,7 @@ def drive(
             if should_stop is not None and should_stop():
                 reason, message = "interrupted", f"stopped after {unit} {done}"
                 break
-            n = min(capacity, num_iterations - done)
+            n = min(steps, num_iterations - done)
             args = (state, hp, data, Y, jnp.asarray(n, jnp.int32))
             compiled, seconds = compiled_chunk(config, capacity, vmapped, args)
             compile_s += seconds
@@ -266,7 +268,7 @@ def drive(
                 if verdict is None and not bool(finite):
                     verdict = (n, "non-finite")
                 if verdict is not None:
-                    replay = functools.partial(_replay, config, hp, data, Y)
+                    replay = functools.partial(_replay, config, capacity, hp, data, Y)
                     state, done, reason, message = _roll_back(
                         replay, previous, state, done, verdict, chunk_costs, unit, costs
                     )
@@ -280,9 +282,7 @@ def drive(
             if on_chunk is not None:
                 on_chunk(leave(state, data), done, np.concatenate(costs, axis=-1))
             if not single_chunk:
-                capacity = _next_capacity(
-                    seconds / n, max_chunk_seconds, num_iterations - done
-                )
+                steps = _steps_per_chunk(seconds / n, max_chunk_seconds, capacity)
     finally:
         bar.close()
     if message:
@@ -302,12 +302,13 @@ def drive(
     )
 
 
-def _replay(config, hp, data, Y, state, num_steps: int) -> TrainState:
-    """``num_steps`` iterations from ``state`` (deterministic: same keys)."""
+def _replay(config, capacity, hp, data, Y, state, num_steps: int) -> TrainState:
+    """``num_steps`` iterations from ``state`` (deterministic: same keys), with
+    the run's own compiled program."""
     if num_steps == 0:
         return state
     args = (state, hp, data, Y, jnp.asarray(num_steps, jnp.int32))
-    compiled, _ = compiled_chunk(config, max(num_steps, PROBE_STEPS), False, args)
+    compiled, _ = compiled_chunk(config, capacity, False, args)
     return compiled(*args)[0]
 
 
@@ -358,11 +359,11 @@ def _print_costs(print_fn, every, unit, chunk_costs, done, total):
             print_fn(f"Cost after {unit} {i}: {text}")
 
 
-def _next_capacity(step_seconds: float, budget: float, remaining: int) -> int:
-    """Steps per chunk: the largest power of two that fits the time budget, but
-    no more than the remaining iterations need (>= 1). Powers of two keep the
-    number of distinct compiled programs small."""
-    fit = max(1, int(budget / max(step_seconds, 1e-9)))
-    power = 1 << (fit.bit_length() - 1)
-    needed = 1 << max(remaining - 1, 0).bit_length()
-    return max(1, min(power, needed, 1 << 16))
+def _power_of_two(n: int) -> int:
+    """The smallest power of two >= n (>= 1)."""
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def _steps_per_chunk(step_seconds: float, budget: float, capacity: int) -> int:
+    """Steps per chunk: as many as fit the time budget, at most ``capacity``."""
+    return max(1, min(int(budget / max(step_seconds, 1e-9)), capacity))

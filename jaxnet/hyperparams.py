@@ -28,7 +28,7 @@ Python, numpy and jax scalars are accepted alike; ``True`` is not a number.
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import jax
 import jax.numpy as jnp
@@ -38,28 +38,85 @@ GRAD_SOURCES = ("manual", "autodiff")
 
 
 class Rule(NamedTuple):
-    """A numeric hyperparameter: its default, its valid range, and what it is."""
+    """A numeric hyperparameter's valid range, and what it is."""
 
-    default: float
     valid: Callable[[np.ndarray], np.ndarray]
     expected: str
     meaning: str
 
 
 RULES: dict[str, Rule] = {
-    "learning_rate": Rule(
-        0.0075, lambda v: v > 0, "a finite number > 0", "alpha, the step size"
-    ),
-    "lambd": Rule(0.0, lambda v: v >= 0, "a finite number >= 0", "L2 strength"),
+    "learning_rate": Rule(lambda v: v > 0, "a finite number > 0", "alpha, step size"),
+    "lambd": Rule(lambda v: v >= 0, "a finite number >= 0", "L2 strength"),
     "keep_prob": Rule(
-        1.0,
         lambda v: (v > 0) & (v <= 1),
         "in (0, 1] (a probability of keeping a unit, not a drop rate)",
         "inverted-dropout keep probability",
     ),
-    "epsilon": Rule(0.0, lambda v: v >= 0, "a finite number >= 0", "stop at J < eps"),
-    "tol": Rule(0.0, lambda v: v >= 0, "a finite number >= 0", "least J decrease"),
+    "epsilon": Rule(lambda v: v >= 0, "a finite number >= 0", "stop at J < epsilon"),
+    "tol": Rule(lambda v: v >= 0, "a finite number >= 0", "least J decrease"),
 }
+
+
+class TrainOptions(TypedDict, total=False):
+    """The options every training entry point takes (``fit``, ``fit_until``,
+    ``train_loop``; ``sweep`` names the swept ones in the plural). Declared and
+    defaulted here (``OPTION_DEFAULTS``), validated once by
+    ``jaxnet.boundary.prepare``.
+
+    Keys:
+        learning_rate: alpha (> 0); kept in the optimizer state, so a new value
+            reuses the compiled program. Default 0.0075.
+        optimizer: None (plain gradient descent), a name from ``OPTIMIZERS``
+            ("gd", "momentum", "nesterov", "rmsprop", "adam"), or any optax
+            transformation (used as it is, with its own learning rate).
+        grad: "manual" (the hand-written backward pass) or "autodiff".
+        lambd: L2 regularization strength (>= 0); 0 leaves the term out.
+        keep_prob: inverted-dropout keep probability for hidden layers, in
+            (0, 1]; 1 = off.
+        batch_size: minibatch size; None = full batch, the lecture's default.
+        key: ``jax.random`` key for dropout and shuffling; None = key(0).
+        first_layer: "auto", "dense" or "gram": how the run holds W[1]
+            (``jaxnet.wide``; "gram" is exact and much faster for n_x >> m under
+            gd, momentum and nesterov, and "auto" picks it then). The params
+            returned are the lecture's either way.
+        mesh: a ``jax.sharding.Mesh`` to spread the examples over (data
+            parallel, ``jaxnet.distributed``), or None for one device.
+    """
+
+    learning_rate: float
+    optimizer: Any
+    grad: str
+    lambd: float
+    keep_prob: float
+    batch_size: int | None
+    key: Any
+    first_layer: str
+    mesh: Any
+
+
+OPTION_DEFAULTS: dict[str, Any] = {
+    "learning_rate": 0.0075,
+    "optimizer": None,
+    "grad": "manual",
+    "lambd": 0.0,
+    "keep_prob": 1.0,
+    "batch_size": None,
+    "key": None,
+    "first_layer": "auto",
+    "mesh": None,
+}
+
+
+def training_options(given: dict) -> dict:
+    """``given`` completed with the defaults; an unknown name is a TypeError."""
+    unknown = sorted(set(given) - set(OPTION_DEFAULTS))
+    if unknown:
+        raise TypeError(
+            f"unknown training option(s) {unknown}; the options are "
+            f"{sorted(OPTION_DEFAULTS)} (see jaxnet.hyperparams.TrainOptions)"
+        )
+    return {**OPTION_DEFAULTS, **given}
 
 
 class Hyperparams(NamedTuple):
@@ -128,9 +185,9 @@ def check_count(name: str, value, *, allow_none: bool = False) -> int | None:
 
 
 def make_hyperparams(
-    learning_rate=RULES["learning_rate"].default,
-    lambd=RULES["lambd"].default,
-    keep_prob=RULES["keep_prob"].default,
+    learning_rate=OPTION_DEFAULTS["learning_rate"],
+    lambd=OPTION_DEFAULTS["lambd"],
+    keep_prob=OPTION_DEFAULTS["keep_prob"],
     *,
     dtype=jnp.float32,
     num_models: int | None = None,

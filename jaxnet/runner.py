@@ -18,12 +18,13 @@ stops it after the running chunk (``interrupted=True``). Nothing is lost.
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
 import numpy as np
 
 from jaxnet.boundary import prepare
 from jaxnet.driver import RunResult, drive
-from jaxnet.hyperparams import RULES, check_count
+from jaxnet.hyperparams import TrainOptions, check_count
 from jaxnet.params import Params
 from jaxnet.steps import TrainState
 
@@ -37,13 +38,6 @@ def train_loop(
     *,
     activations: Sequence[str],
     num_iterations: int,
-    learning_rate: float = RULES["learning_rate"].default,
-    optimizer=None,
-    grad: str = "manual",
-    lambd: float = 0.0,
-    keep_prob: float = 1.0,
-    batch_size: int | None = None,
-    key=None,
     print_every: int | None = 100,
     progress: bool = True,
     desc: str = "training",
@@ -52,11 +46,12 @@ def train_loop(
     unit: str = "iteration",
     resume_from: tuple[TrainState, int, np.ndarray] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    first_layer: str = "auto",
+    **options: Unpack[TrainOptions],
 ) -> RunResult:
     """Train with a progress bar and printed costs; see the module docstring.
 
-    Arguments are those of ``jaxnet.train.fit``, plus:
+    Arguments are those of ``jaxnet.train.fit`` (the training options, see
+    ``jaxnet.hyperparams.TrainOptions``), plus:
         print_every: print the cost at every multiple of it and at the last
             iteration (0 or None: no printing). It does not size the compiled
             chunks: they are sized by time.
@@ -92,11 +87,7 @@ def train_loop(
                 f"cannot resume at iteration {start} of a {num_iterations}-iteration "
                 "run"
             )
-    run = prepare(
-        params, X, Y, activations=activations, learning_rate=learning_rate,
-        optimizer=optimizer, grad=grad, lambd=lambd, keep_prob=keep_prob,
-        batch_size=batch_size, key=key, first_layer=first_layer, start=state,
-    )  # fmt: skip
+    run = prepare(params, X, Y, activations=activations, start=state, **options)
     callback = None if on_chunk is None else _adapt(on_chunk)
     return drive(
         run.config, run.state, run.hp, run.data, run.Y,

@@ -24,7 +24,7 @@ units busier than N small ones.
 """
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +33,7 @@ from jax.typing import ArrayLike
 
 from jaxnet.boundary import prepare
 from jaxnet.driver import RunResult, drive
-from jaxnet.hyperparams import check_count
+from jaxnet.hyperparams import TrainOptions, check_count
 from jaxnet.outputs import get_output
 from jaxnet.params import Params, init_params
 from jaxnet.train import accuracy
@@ -109,9 +109,6 @@ def sweep(
     keys: jax.Array | None = None,
     num_models: int | None = None,
     stacked: bool | None = None,
-    grad: str = "manual",
-    batch_size: int | None = None,
-    optimizer=None,
     X_test: ArrayLike | None = None,
     Y_test: ArrayLike | None = None,
     print_every: int | None = None,
@@ -119,7 +116,7 @@ def sweep(
     desc: str = "sweep",
     should_stop: Callable[[], bool] | None = None,
     on_chunk: Callable | None = None,
-    first_layer: str = "auto",
+    **options: Unpack[TrainOptions],
 ) -> SweepResult:
     """Train N models in one compiled call: ``vmap`` over a whole ``fit`` run.
 
@@ -146,16 +143,15 @@ def sweep(
         num_models: N, when nothing else says it.
         stacked: whether params carry the model axis; default: guessed from the
             rank of the first W (3 means stacked).
-        grad: "manual" (hand-written backward) or "autodiff" (jax.grad).
-        batch_size: minibatch size (None: full batch).
-        optimizer: None (gradient descent) or a name from ``OPTIMIZERS``: each
-            model's optimizer state holds its own alpha.
         X_test, Y_test: optional held-out set for ``test_accuracy``.
         print_every, progress, desc, should_stop, on_chunk: as for
             ``jaxnet.runner.train_loop``; with none of them the sweep is one
             compiled call.
-        first_layer: "auto", "dense" or "gram", as for ``fit``; with "gram"
-            each model keeps its own P = W[1]_0 X and all share G = X^T X.
+        **options: the other training options, shared by all models (grad,
+            optimizer, batch_size, first_layer, mesh; see
+            ``jaxnet.hyperparams.TrainOptions``). With a named optimizer each
+            model's optimizer state holds its own alpha; with first_layer
+            "gram" each keeps its own P = W[1]_0 X and all share G = X^T X.
 
     Returns:
         SweepResult(params (stacked), costs (N, num_iterations), train_accuracy
@@ -168,13 +164,16 @@ def sweep(
         params, stacked, num_models, learning_rates=learning_rates, lambds=lambds,
         keep_probs=keep_probs, keys=keys,
     )  # fmt: skip
+    swept = {"learning_rate", "lambd", "keep_prob", "key"} & set(options)
+    if swept:
+        raise TypeError(
+            f"sweep takes {sorted(swept)} in the plural (learning_rates ...)"
+        )
     run = prepare(
         params, X, Y, activations=activations, learning_rate=learning_rates,
-        optimizer=optimizer, grad=grad,
         lambd=0.0 if lambds is None else lambds,
         keep_prob=1.0 if keep_probs is None else keep_probs,
-        batch_size=batch_size, key=keys, num_models=n, stacked=stacked,
-        first_layer=first_layer,
+        key=keys, num_models=n, stacked=stacked, **options,
     )  # fmt: skip
     watched = progress or print_every or should_stop or on_chunk
     result = drive(

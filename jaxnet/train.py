@@ -15,7 +15,7 @@ N models at once, ``jaxnet.sweep.sweep``. All of them check their inputs once
 """
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +27,10 @@ from jaxnet.deep import predict_proba
 from jaxnet.driver import drive, until_program
 from jaxnet.hyperparams import (
     GRAD_SOURCES,
-    RULES,
+    OPTION_DEFAULTS,
     Hyperparams,
     TrainConfig,
+    TrainOptions,
     check_count,
     check_number,
     regularizers_on,
@@ -62,7 +63,7 @@ __all__ = [
     "value_and_grads",
 ]
 
-LEARNING_RATE = RULES["learning_rate"].default
+LEARNING_RATE = OPTION_DEFAULTS["learning_rate"]
 
 
 def update_params(params: Params, grads: Grads, learning_rate) -> Params:
@@ -142,14 +143,7 @@ def fit(
     *,
     activations: Sequence[str],
     num_iterations: int,
-    learning_rate: float = LEARNING_RATE,
-    optimizer=None,
-    grad: str = "manual",
-    lambd: float = 0.0,
-    keep_prob: float = 1.0,
-    batch_size: int | None = None,
-    key=None,
-    first_layer: str = "auto",
+    **options: Unpack[TrainOptions],
 ) -> tuple[Params, jax.Array]:
     """Train for num_iterations as one compiled loop (pure, no printing).
 
@@ -159,21 +153,10 @@ def fit(
             (softmax) or real targets (linear).
         activations: one name per layer, the last from ``OUTPUTS``.
         num_iterations: gradient steps (full batch) or epochs (with batch_size).
-        learning_rate: alpha (> 0); it lives in the optimizer state, so a new
-            value reuses the compiled program.
-        optimizer: None (plain gradient descent), a name from ``OPTIMIZERS``
-            ("gd", "momentum", "nesterov", "rmsprop", "adam"), or any optax
-            transformation (used as it is, with its own learning rate).
-        grad: "manual" (the hand-written backward pass) or "autodiff".
-        lambd: L2 regularization strength (>= 0).
-        keep_prob: inverted-dropout keep probability for hidden layers, in
-            (0, 1]; 1 = off.
-        batch_size: minibatch size (None = full batch, the lecture's default).
-        key: ``jax.random`` key for shuffling and dropout.
-        first_layer: "auto", "dense" or "gram": how the run holds W[1]
-            (``jaxnet.wide``: "gram" is exact and much faster for wide inputs,
-            n_x >> m, under gd, momentum and nesterov; "auto" picks it then).
-            The params returned are the lecture's either way.
+        **options: learning_rate (0.0075), optimizer (None: gradient descent),
+            grad ("manual"), lambd (0), keep_prob (1), batch_size (None: full
+            batch), key, first_layer ("auto"), mesh (None): see
+            ``jaxnet.hyperparams.TrainOptions``, their one home.
 
     Returns:
         The trained params and the costs, (num_iterations,): cost i is J before
@@ -183,11 +166,7 @@ def fit(
         ValueError: any input out of range (see ``jaxnet.boundary``).
     """
     num_iterations = check_count("num_iterations", num_iterations)
-    run = prepare(
-        params, X, Y, activations=activations, learning_rate=learning_rate,
-        optimizer=optimizer, grad=grad, lambd=lambd, keep_prob=keep_prob,
-        batch_size=batch_size, key=key, first_layer=first_layer,
-    )  # fmt: skip
+    run = prepare(params, X, Y, activations=activations, **options)
     result = drive(
         run.config, run.state, run.hp, run.data, run.Y,
         num_iterations=num_iterations, single_chunk=True, check=False,
@@ -222,13 +201,14 @@ def fit_until(
     epsilon: float,
     max_iterations: int,
     tol: float | None = None,
-    **hyperparams,
+    **options: Unpack[TrainOptions],
 ) -> UntilResult:
     """The lecture's "repeat ... until J < epsilon", as one ``lax.while_loop``.
 
     Each iteration computes J at the current parameters; if J < epsilon (or,
     with ``tol``, J fell by less than tol since the previous iteration) the loop
-    stops before updating, else it updates. Same hyperparameters as ``fit``.
+    stops before updating, else it updates. Same options as ``fit``
+    (``jaxnet.hyperparams.TrainOptions``).
 
     Returns:
         UntilResult(params, costs buffer, iterations, reason).
@@ -236,12 +216,7 @@ def fit_until(
     max_iterations = check_count("max_iterations", max_iterations)
     epsilon = float(check_number("epsilon", epsilon))
     tol = -1.0 if tol is None else float(check_number("tol", tol))
-    run = prepare(
-        params, X, Y, activations=activations,
-        **{"learning_rate": LEARNING_RATE, "optimizer": None, "grad": "manual",
-           "lambd": 0.0, "keep_prob": 1.0, "batch_size": None, "key": None,
-           "first_layer": "auto", **hyperparams},
-    )  # fmt: skip
+    run = prepare(params, X, Y, activations=activations, **options)
     program = until_program(run.config, max_iterations)
     state, costs, count, code = program(
         run.state, run.hp, run.data, run.Y, epsilon, tol

@@ -147,14 +147,15 @@ def test_gram_equals_dense_with_regularization_optimizers_and_batches(
     assert_same_run(gram, dense)
 
 
-@pytest.mark.parametrize("name, num_iterations", [("logistic", 2000), ("deep", 200)])
+@pytest.mark.parametrize("name, num_iterations", [("logistic", 2000), ("deep", 50)])
 def test_float32_both_paths_round_the_float64_run(name, num_iterations):
     # Both float32 runs are roundings of the float64 trajectory. Measured on the
     # synthetic set (docs/wide_inputs.md): costs within 1e-5 relative for both;
     # parameters within 6e-6 (dense) and 2.3e-4 (gram, logistic: X^T X squares
     # X's condition number) of the largest weight. On the real cat data the deep
     # model's float32 runs (either path) leave the float64 trajectory after
-    # ~280 iterations, where the cost oscillates on its plateau: 200 here.
+    # 70-280 iterations, where the cost crawls along its plateau and rounding
+    # decides which way it goes: 50 here. The logistic model is convex.
     reference = cat_run(name, "dense", num_iterations)
     for first_layer in ("dense", "gram"):
         params, costs = cat_run(name, first_layer, num_iterations, jnp.float32)
