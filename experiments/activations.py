@@ -41,15 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli
-from experiments.common import (
-    environment,
-    finish_run,
-    make_run_dir,
-    pyplot,
-    run_cli,
-    set_dtype,
-)
+from experiments import cli, common
 from jaxnet.activations import ACTIVATIONS
 from jaxnet.data import load_catvnoncat, planar_flower
 from jaxnet.runner import cost_checkpoints
@@ -130,16 +122,6 @@ def load(name: str, args, dtype) -> tuple[tuple, dict]:
     return arrays, about
 
 
-def summarize(values) -> dict:
-    """Mean and std over seeds (ddof=0) plus the values."""
-    values = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "values": values.tolist(),
-    }
-
-
 def exact(accuracies, m: int) -> np.ndarray:
     """float32 accuracies as exact fractions of m (0.7599999 -> 38 / 50 = 0.76)."""
     return np.round(np.asarray(accuracies, np.float64) * m) / m
@@ -173,7 +155,7 @@ def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
     hits = [r for r in reached if r is not None]
     metrics = {
         "activations": list(activations),
-        "final_cost": summarize(costs[:, -1]),
+        "final_cost": common.summarize(costs[:, -1]),
         "iterations_to_level": {
             "level": setting["level"],
             "reached": f"{len(hits)}/{len(reached)}",
@@ -181,8 +163,8 @@ def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
             "std": float(np.std(hits)) if hits else None,
             "values": reached,
         },
-        "train_accuracy": summarize(exact(result.train_accuracy, Y.shape[1])),
-        "test_accuracy": summarize(exact(result.test_accuracy, Y_test.shape[1])),
+        "train_accuracy": common.summarize(exact(result.train_accuracy, Y.shape[1])),
+        "test_accuracy": common.summarize(exact(result.test_accuracy, Y_test.shape[1])),
         "finite": bool(np.isfinite(costs).all()),
         "costs": cost_checkpoints(costs.mean(axis=0), max(1, costs.shape[1] // 20)),
         "seconds": time.perf_counter() - start,
@@ -220,7 +202,7 @@ def format_table(models: dict, settings: dict) -> str:
 
 def plot(path, curves: dict, settings: dict):
     """Cost curves per data set: median over seeds, interquartile band, log y."""
-    plt = pyplot()
+    plt = common.pyplot()
     names = list(curves)
     fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.5))
     axes = np.atleast_1d(axes)
@@ -247,7 +229,7 @@ def plot(path, curves: dict, settings: dict):
 def main(argv=None) -> dict:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
-    dtype = set_dtype(args.dtype)
+    dtype = common.set_dtype(args.dtype)
     settings = {}
     for dataset in args.datasets:
         s = dict(DATASETS[dataset])
@@ -256,7 +238,7 @@ def main(argv=None) -> dict:
                 s[flag] = getattr(args, flag)
         settings[dataset] = s
     loaded = {d: load(d, args, dtype) for d in args.datasets}
-    run_dir = make_run_dir(args.out, NAME, args.overwrite)
+    run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
     models, curves = {}, {d: {} for d in args.datasets}
     for dataset in args.datasets:
         data, _ = loaded[dataset]
@@ -276,7 +258,7 @@ def main(argv=None) -> dict:
         f"\n{args.num_seeds} seeds each, mean +- std:\n{table}\n{seconds:.1f} s total"
     )
     metrics = {
-        "config": {**vars(args), "settings": settings, **environment()},
+        "config": {**vars(args), "settings": settings, **common.environment()},
         "dataset": {d: about for d, (_, about) in loaded.items()},
         "models": models,
         "table": table,
@@ -285,8 +267,8 @@ def main(argv=None) -> dict:
     if not args.no_plots:
         plot(run_dir / "activations.png", curves, settings)
         metrics["plots"] = ["activations.png"]
-    return finish_run(run_dir, metrics)
+    return common.finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    common.run_cli(main)

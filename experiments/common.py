@@ -86,6 +86,16 @@ def count_correct(predictions, labels) -> int:
     return int(np.sum(predictions == labels))
 
 
+def summarize(values) -> dict:
+    """Mean and standard deviation over seeds (ddof=0), plus the raw values."""
+    values = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "values": values.tolist(),
+    }
+
+
 def environment() -> dict:
     """What ran the study: jax version, backend, devices, processes."""
     return {

@@ -35,15 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli
-from experiments.common import (
-    environment,
-    finish_run,
-    make_run_dir,
-    pyplot,
-    run_cli,
-    set_dtype,
-)
+from experiments import cli, common
 from jaxnet.data import load_autompg
 from jaxnet.linear_regression import (
     least_squares,
@@ -76,16 +68,6 @@ def build_parser():
         "--test-fraction", type=float, default=0.2, help="share of cars held out"
     )
     return parser
-
-
-def summarize(values) -> dict:
-    """Mean and std (over seeds, ddof=0) plus the values."""
-    values = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "values": values.tolist(),
-    }
 
 
 def errors(Y_hat, Y) -> dict:
@@ -126,11 +108,11 @@ def train_network(args, data, dtype) -> tuple[dict, np.ndarray, np.ndarray]:
         "layer_dims": dims,
         "activations": list(activations),
         "seeds": seeds,
-        "test_mae": summarize([e["mae"] for e in test]),
-        "test_rmse": summarize([e["rmse"] for e in test]),
-        "train_mae": summarize([e["mae"] for e in train]),
-        "train_rmse": summarize([e["rmse"] for e in train]),
-        "final_cost": summarize(costs[:, -1]),
+        "test_mae": common.summarize([e["mae"] for e in test]),
+        "test_rmse": common.summarize([e["rmse"] for e in test]),
+        "train_mae": common.summarize([e["mae"] for e in train]),
+        "train_rmse": common.summarize([e["rmse"] for e in train]),
+        "final_cost": common.summarize(costs[:, -1]),
         "costs": [cost_checkpoints(c, args.print_every or 0) for c in costs],
         "seconds": seconds,
     }
@@ -144,10 +126,10 @@ def fit_least_squares(data, num_seeds: int) -> tuple[dict, np.ndarray]:
     test_pred = np.asarray(predict_linear(w, b, data.X_test))
     test = errors(test_pred, data.Y_test)
     metrics = {
-        "test_mae": summarize([test["mae"]] * num_seeds),
-        "test_rmse": summarize([test["rmse"]] * num_seeds),
-        "train_mae": summarize([train["mae"]] * num_seeds),
-        "train_rmse": summarize([train["rmse"]] * num_seeds),
+        "test_mae": common.summarize([test["mae"]] * num_seeds),
+        "test_rmse": common.summarize([test["rmse"]] * num_seeds),
+        "train_mae": common.summarize([train["mae"]] * num_seeds),
+        "train_rmse": common.summarize([train["rmse"]] * num_seeds),
         "w": dict(zip(data.feature_names, np.asarray(w)[:, 0].tolist(), strict=True)),
         "b": float(b),
         "note": "closed form, deterministic: the same value for every seed",
@@ -157,7 +139,7 @@ def fit_least_squares(data, num_seeds: int) -> tuple[dict, np.ndarray]:
 
 def plot(path, y_true, net_pred, ls_pred, costs, net, ls):
     """Predicted vs true MPG for both models, and the cost curves."""
-    plt = pyplot()
+    plt = common.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.4))
     low, high = float(y_true.min()) - 2, float(y_true.max()) + 2
     panels = (
@@ -208,11 +190,11 @@ def main(argv=None) -> dict:
             f"--layer-dims must start at 9 (features) and end at 1; got {dims}"
         )
     start = time.perf_counter()
-    dtype = set_dtype(args.dtype)
+    dtype = common.set_dtype(args.dtype)
     data = load_autompg(
         args.data, seed=args.split_seed, test_fraction=args.test_fraction
     )
-    run_dir = make_run_dir(args.out, NAME, args.overwrite)
+    run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
     print(
         f"Auto MPG: {data.report['m_train']} training / {data.report['m_test']} "
         f"held-out cars; {'; '.join(data.report['notes'])}"
@@ -228,7 +210,7 @@ def main(argv=None) -> dict:
         f"{TARGET_RATIO}: {verdict}); {time.perf_counter() - start:.1f} s total"
     )
     metrics = {
-        "config": {**vars(args), **environment()},
+        "config": {**vars(args), **common.environment()},
         "dataset": {
             "name": "autompg",
             "train_size": data.report["m_train"],
@@ -249,8 +231,8 @@ def main(argv=None) -> dict:
         plot(run_dir / "regression.png", data.Y_test[0], net_pred, ls_pred, costs,
              net, ls)  # fmt: skip
         metrics["plots"] = ["regression.png"]
-    return finish_run(run_dir, metrics)
+    return common.finish_run(run_dir, metrics)
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    common.run_cli(main)

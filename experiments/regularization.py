@@ -69,16 +69,6 @@ def settings_from(args) -> list[tuple[str, float, float]]:
     return settings
 
 
-def summarize(values) -> dict:
-    """Mean and standard deviation (over seeds, ddof=0) plus the raw values."""
-    values = np.asarray(values, dtype=np.float64)
-    return {
-        "mean": float(values.mean()),
-        "std": float(values.std()),
-        "values": values.tolist(),
-    }
-
-
 def plot_results(results, path, title):
     """Train and test accuracy per setting, mean with a +-std error bar."""
     plt = common.pyplot()
@@ -162,9 +152,9 @@ def main(argv=None) -> dict:
             costs = np.asarray(out.costs)
             results.append({
                 "setting": name, "lambd": lambd, "keep_prob": keep_prob,
-                "train_accuracy": summarize(out.train_accuracy),
-                "test_accuracy": summarize(out.test_accuracy),
-                "final_cost": summarize(costs[:, -1]),
+                "train_accuracy": common.summarize(out.train_accuracy),
+                "test_accuracy": common.summarize(out.test_accuracy),
+                "final_cost": common.summarize(costs[:, -1]),
                 "finite": bool(np.all(np.isfinite(costs))),
             })  # fmt: skip
             common.write_json(run_dir / "metrics.json", metrics)
