@@ -80,8 +80,16 @@ class TrainOptions(TypedDict, total=False):
             (``jaxnet.wide``; "gram" is exact and much faster for n_x >> m under
             gd, momentum and nesterov, and "auto" picks it then). The params
             returned are the lecture's either way.
-        mesh: a ``jax.sharding.Mesh`` to spread the examples over (data
-            parallel, ``jaxnet.distributed``), or None for one device.
+        mesh: a 1-D ``jax.sharding.Mesh`` (``jaxnet.distributed.make_mesh``),
+            or None (the default: one device, nothing changes). One model
+            trains data parallel: the m columns of X and Y are split over the
+            devices, the state is copied to each, and XLA all-reduces the
+            gradient; the numbers are the one-device run's (the order of the
+            additions aside). A sweep splits its N models instead. m (or N)
+            must be a multiple of the device count: it is refused otherwise,
+            naming the nearest valid sizes (no padding). With several
+            processes, X and Y are this process's columns,
+            ``jaxnet.distributed.local_columns``.
     """
 
     learning_rate: float
@@ -258,6 +266,9 @@ class TrainConfig:
         first_layer: how the run holds W[1], a row of ``jaxnet.wide.FIRST_LAYERS``:
             "dense" (the lecture's W[1]) or "gram" (exact coordinates for wide
             inputs); ``jaxnet.wide.choose_first_layer`` resolves "auto".
+        mesh: the ``jax.sharding.Mesh`` whose devices split the examples (data
+            parallel): each minibatch stays split over it. None with one device,
+            and in a sweep (its models are split; the step needs nothing).
     """
 
     activations: tuple[str, ...]
@@ -267,6 +278,7 @@ class TrainConfig:
     l2: bool = False
     dropout: bool = False
     first_layer: str = "dense"
+    mesh: Any = None
 
     def __post_init__(self):
         if self.grad not in GRAD_SOURCES:

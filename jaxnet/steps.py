@@ -23,6 +23,7 @@ import optax
 from jax.typing import ArrayLike
 
 from jaxnet.deep import model_cost, model_value_and_grads
+from jaxnet.distributed import constrain_examples
 from jaxnet.hyperparams import GRAD_SOURCES, Hyperparams, TrainConfig, check_count
 from jaxnet.params import Grads, Params
 
@@ -117,7 +118,7 @@ def take_columns(X, index):
 
 
 def make_epoch_step(
-    step: Callable, batch_size: int, take: Callable = take_columns
+    step: Callable, batch_size: int, take: Callable = take_columns, mesh=None
 ) -> Callable:
     """One epoch of minibatch steps: ``epoch(state, X, Y) -> (state, mean cost)``.
 
@@ -131,6 +132,11 @@ def make_epoch_step(
         batch_size: examples per batch, a positive integer.
         take: ``take(X, index)``, the step's data for the batch's columns index
             (m_b,) (``jaxnet.wide`` passes its own for its data).
+        mesh: the mesh whose devices split the examples (data parallel), or
+            None. Each batch's column indices are kept split over it, so every
+            array gathered with them (X's, Y's, the gram data's columns) is
+            split too and the devices share each step's work; without this
+            constraint XLA would compute every batch whole on every device.
     """
     batch_size = check_count("batch_size", batch_size)
 
@@ -143,6 +149,7 @@ def make_epoch_step(
         total = 0  # takes the costs' dtype
 
         def batch_step(state, index):
+            index = constrain_examples(mesh, index)  # identity without a mesh
             return step(state, take(X, index), Y[:, index])
 
         if num_full:
@@ -175,7 +182,7 @@ def iteration(
 
     if config.batch_size is None:
         return one
-    return make_epoch_step(one, config.batch_size, take)
+    return make_epoch_step(one, config.batch_size, take, config.mesh)
 
 
 def run_steps(step: Callable, state: TrainState, X, Y, num_steps: int):

@@ -49,6 +49,7 @@ from jaxnet.deep import (
     output_cost,
 )
 from jaxnet.optimizers import is_linear
+from jaxnet.outputs import get_output
 from jaxnet.params import Params
 from jaxnet.shapes import forward_of
 from jaxnet.steps import TrainState, iteration
@@ -170,7 +171,9 @@ def _rest_manual(Z1, upper, Y, activations, lambd, keep_prob, keys):
         Z1, upper, Y, activations, lambd, keep_prob, keys
     )
     m = Y.shape[1]
-    dZ, grads = AL - Y, [None] * len(caches)
+    last_Z = caches[-1].Z if caches else Z1
+    dZ = get_output(activations[-1]).dZ(last_Z, AL, Y)  # = AL - Y
+    grads = [None] * len(caches)
     for l in reversed(range(len(caches))):  # caches[l] is layer l + 2
         dA, grads[l] = linear_backward(dZ, caches[l])
         Z, D = (Z1, D1) if l == 0 else (caches[l - 1].Z, caches[l - 1].D)
