@@ -3,10 +3,12 @@
 ``prepare`` checks the params, the data and every hyperparameter (values, not
 only shapes), converts X and Y to the params' dtype, builds the optimizer and
 the static ``TrainConfig``, chooses the first layer's form (``jaxnet.wide``:
-dense, or exact coordinates for wide inputs) with the data it needs, and
-returns what ``jaxnet.driver`` runs. ``fit``,
-``fit_until``, ``train_loop`` and ``sweep`` all call it, so a check added here
-guards all of them, and nothing is checked again inside the compiled step.
+dense, or exact coordinates for wide inputs) with the data it needs, puts the
+run on the devices of the ``mesh`` option (``jaxnet.distributed``: the one
+place where arrays are placed), and returns what ``jaxnet.driver`` runs.
+``fit``, ``fit_until``, ``train_loop`` and ``sweep`` all call it, so a check
+added here guards all of them, and nothing is checked again inside the
+compiled step.
 """
 
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from typing import NamedTuple, Unpack
 import jax
 import jax.numpy as jnp
 
-from jaxnet import validation
+from jaxnet import distributed, validation
 from jaxnet.hyperparams import (
     Hyperparams,
     TrainConfig,
@@ -29,7 +31,7 @@ from jaxnet.optimizers import as_optimizer
 from jaxnet.params import Params
 from jaxnet.shapes import check_activations
 from jaxnet.steps import TrainState
-from jaxnet.wide import FIRST_LAYERS, choose_first_layer
+from jaxnet.wide import FIRST_LAYERS, FirstLayer, choose_first_layer
 
 
 class Prepared(NamedTuple):
@@ -37,7 +39,8 @@ class Prepared(NamedTuple):
 
     ``state`` is the dense start state (the lecture's params); ``data`` is what
     the compiled program takes for X: X itself, or the first-layer form's data
-    (``config.first_layer``, see ``jaxnet.wide``).
+    (``config.first_layer``, see ``jaxnet.wide``). With a mesh, every array is
+    already on its devices (see ``prepare``).
     """
 
     config: TrainConfig
@@ -80,14 +83,23 @@ def prepare(
         **options: the training options (``jaxnet.hyperparams.TrainOptions``;
             the defaults are in ``OPTION_DEFAULTS``).
 
+    With a ``mesh``, after validation, one model's X and Y are split along m
+    over the devices and its state and numbers copied to each (data parallel);
+    a sweep's state and numbers are split along N and the data copied. The
+    first-layer form's data follows its table row (``FirstLayer.example_axes``
+    / ``model_axes``). With several processes, X and Y are this process's
+    columns (``jaxnet.distributed.local_columns``).
+
     Raises:
-        ValueError: anything out of its range, in the lecture's terms.
+        ValueError: anything out of its range, in the lecture's terms; m (or N)
+            not a multiple of the mesh's device count.
         TypeError: an unknown option.
     """
     o = training_options(options)
     learning_rate, lambd, keep_prob = o["learning_rate"], o["lambd"], o["keep_prob"]
     optimizer, grad, key = o["optimizer"], o["grad"], o["key"]
     batch_size, first_layer = o["batch_size"], o["first_layer"]
+    mesh = distributed.check_mesh(o["mesh"])
     one = jax.tree.map(lambda leaf: leaf[0], params) if stacked else params
     validation.check_params(one)
     activations = check_activations(activations, len(one))
@@ -112,11 +124,37 @@ def prepare(
     form = choose_first_layer(
         first_layer, transform, state, X, batch_size=batch_size, l2=l2
     )
+    examples_mesh = mesh if num_models is None else None  # the step's constraint
     config = TrainConfig(
-        activations, transform.update, grad, batch_size, l2, dropout, form
-    )
-    data = FIRST_LAYERS[form].data(state.params, X)
+        activations, transform.update, grad, batch_size, l2, dropout, form,
+        examples_mesh,
+    )  # fmt: skip
+    if mesh is None:
+        data = FIRST_LAYERS[form].data(state.params, X)
+    else:
+        sweep = num_models is not None
+        state, hp, X, Y, data = _place(mesh, sweep, FIRST_LAYERS[form], state, hp, X, Y)
     return Prepared(config, state, hp, X, Y, transform, data)
+
+
+def _place(mesh, sweep: bool, form: FirstLayer, state, hp, X, Y) -> tuple:
+    """(state, hp, X, Y, data) on the mesh's devices.
+
+    One model (data parallel): X and Y split along m (an m that the device
+    count does not divide is refused), state and hp copied to every device. A
+    sweep: state and hp split along the model axis N, X and Y copied. The
+    form's data is made from the placed X and split as its table row says
+    (``example_axes`` / ``model_axes``).
+    """
+    if sweep:
+        state, hp = distributed.shard_models(mesh, (state, hp))
+        X, Y = distributed.replicate(mesh, (X, Y))
+    else:
+        X, Y = distributed.shard_examples(mesh, X, Y)
+        state, hp = distributed.replicate(mesh, (state, hp))
+    axes = form.model_axes if sweep else form.example_axes
+    data = distributed.place(mesh, form.data(state.params, X), axes)
+    return state, hp, X, Y, data
 
 
 def _stacked_state(params, stacked, transform, optimizer, hp, keys) -> TrainState:

@@ -1,9 +1,11 @@
 """More than one device: a mesh, and where each array lives on it.
 
-Data parallel training needs no parallel code. The m columns of X and Y are
-split over a 1-D mesh of D devices, the parameters are copied to every device,
-and the jitted run is the same program as on one device: each device computes
-Z, A, dZ for its m / D examples, and where the backward pass sums over m
+Users pass a mesh (``fit(..., mesh=make_mesh(4))``, the ``mesh`` training
+option); ``jaxnet.boundary.prepare`` puts the run on it with the functions
+here. Data parallel training needs no parallel code. The m columns of X and Y
+are split over a 1-D mesh of D devices, the parameters are copied to every
+device, and the jitted run is the same program as on one device: each device
+computes Z, A, dZ for its m / D examples, and where the backward pass sums over m
 
     dW[l] = (1/m) dZ[l] A[l-1]^T        db[l] = (1/m) sum(dZ[l], axis=1)
 
@@ -16,9 +18,10 @@ A sweep shards its model axis instead (``shard_models``): model i lives on one
 device and no step needs a collective.
 
 Several processes (hosts): ``initialize_from_env`` joins them, the mesh spans
-every process's devices, each process loads only its columns
-(``process_columns``) and ``shard_examples`` assembles the global arrays; small
-values (params, hyperparameters, keys) are passed whole by every process.
+every process's devices, each process passes only its columns
+(``local_columns``, ``process_columns``) and ``shard_examples`` assembles the
+global arrays; small values (params, hyperparameters, keys) are passed whole by
+every process.
 """
 
 import operator
@@ -125,6 +128,24 @@ def _axis(mesh: Mesh) -> str:
     return mesh.axis_names[0]
 
 
+def check_mesh(mesh) -> Mesh | None:
+    """The ``mesh`` training option, checked on the host: None or a 1-D Mesh.
+
+    Raises:
+        ValueError: anything else (a device count, a 2-D mesh), saying how to
+            make one.
+    """
+    if mesh is None:
+        return None
+    if not isinstance(mesh, Mesh):
+        raise ValueError(
+            "mesh must be a jax.sharding.Mesh, e.g. jaxnet.distributed.make_mesh(4), "
+            f"or None for one device; got {type(mesh).__name__} {mesh!r}"
+        )
+    _axis(mesh)
+    return mesh
+
+
 def _check_divisible(n: int, d: int, what: str, fix: str) -> None:
     if n % d:
         lower, upper = n // d * d, n // d * d + d
@@ -147,6 +168,18 @@ def process_columns(mesh: Mesh, m: int) -> slice:
     if any(a[1] != b[0] for a, b in zip(columns, columns[1:], strict=False)):
         raise ValueError(f"this process's devices hold scattered columns {columns}")
     return slice(columns[0][0], columns[-1][1])
+
+
+def local_columns(mesh: Mesh | None, *arrays):
+    """This process's columns of each (n, m) array: what it passes to ``fit``.
+
+    The arrays themselves with one process or no mesh; with several,
+    ``A[:, process_columns(mesh, m)]`` (m must divide by the device count).
+    """
+    if mesh is None or jax.process_count() == 1:
+        return arrays
+    columns = process_columns(mesh, jnp.shape(arrays[0])[1])
+    return tuple(A[:, columns] for A in arrays)
 
 
 def shard_examples(
@@ -207,6 +240,34 @@ def replicate(mesh: Mesh, tree):
     return jax.tree.map(lambda leaf: _place(leaf, NamedSharding(mesh, P())), tree)
 
 
+def place(mesh: Mesh, tree, axes):
+    """Each subtree split along its axis in ``axes``, or copied where it is None.
+
+    Args:
+        mesh: a 1-D mesh.
+        tree: arrays (e.g. a first-layer form's data, ``jaxnet.wide``).
+        axes: a prefix of ``tree`` (like ``vmap``'s in_axes): an int splits
+            every leaf below along that axis (-1: the examples, 0: the models),
+            None copies them whole. The sizes must divide by the device count
+            (``shard_examples`` and ``shard_models`` check m and N first).
+    """
+    name = _axis(mesh)
+
+    def spec(axis, ndim) -> P:
+        if axis is None:
+            return P()
+        names = [None] * ndim
+        names[axis] = name
+        return P(*names)
+
+    def subtree(axis, sub):
+        return jax.tree.map(
+            lambda leaf: _place(leaf, NamedSharding(mesh, spec(axis, leaf.ndim))), sub
+        )
+
+    return jax.tree.map(subtree, axes, tree, is_leaf=lambda x: x is None)
+
+
 def shard_models(mesh: Mesh, tree):
     """Every leaf split along its leading model axis N (sweeps).
 
@@ -232,8 +293,11 @@ def shard_models(mesh: Mesh, tree):
 def constrain_examples(mesh: Mesh | None, A: jax.Array) -> jax.Array:
     """Inside jit: keep the last (example) axis of A split over the mesh.
 
-    For minibatches cut from a globally shuffled X; without it XLA may give every
-    device the whole batch. Identity when mesh is None. A: (..., m).
+    For minibatches cut from a globally shuffled X (``jaxnet.steps`` constrains
+    each batch's column indices (m_b,), and so every array gathered with them);
+    without it XLA gives every device the whole batch. m_b need not divide by
+    the device count (XLA pads the split). Identity when mesh is None.
+    A: (..., m).
     """
     if mesh is None:
         return A

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxnet.distributed import gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
 from jaxnet.steps import TrainState, run_up_to
 from jaxnet.wide import FIRST_LAYERS
@@ -259,7 +260,7 @@ def drive(
             compile_s += seconds
             start = time.perf_counter()
             new_state, chunk_costs, finite = compiled(*args)
-            chunk_costs = np.asarray(chunk_costs)[..., :n]
+            chunk_costs = gather(chunk_costs)[..., :n]  # numpy, all processes
             seconds = time.perf_counter() - start
             train_s += seconds
             if check and not vmapped:

@@ -243,7 +243,13 @@ class FirstLayer(NamedTuple):
         enter: (dense state, data) -> the state the program steps.
         leave: (program's state, data) -> the dense state callers see.
         iteration: (config, hp) -> ``(state, data, Y) -> (state, cost)``.
-        model_axes: the data's ``vmap`` axes in a sweep (None: shared).
+        model_axes: the data's ``vmap`` axes in a sweep (None: shared); on a
+            mesh they are split over the devices as the models are.
+        example_axes: the data's example axes, split over a mesh's devices in
+            data-parallel runs (None: copied to every device). The columns of
+            G = X^T X and P = W0 X belong to the examples as X's do, so a
+            device computes C G[:, its columns] and needs only C whole;
+            W0 (n[1], n_x) is copied.
     """
 
     data: Callable
@@ -251,6 +257,7 @@ class FirstLayer(NamedTuple):
     leave: Callable
     iteration: Callable
     model_axes: Any
+    example_axes: Any
 
 
 def _same(state, data):
@@ -258,7 +265,7 @@ def _same(state, data):
 
 
 FIRST_LAYERS: dict[str, FirstLayer] = {
-    "dense": FirstLayer(lambda params, X: X, _same, _same, iteration, None),
+    "dense": FirstLayer(lambda params, X: X, _same, _same, iteration, None, -1),
     "gram": FirstLayer(
         lambda params, X: gram_data(params[0]["W"], X),
         _enter,
@@ -269,6 +276,7 @@ FIRST_LAYERS: dict[str, FirstLayer] = {
             take=lambda data, index: data._replace(index=index),
         ),
         GramData(None, 0, None, 0, 0, None),
+        GramData(-1, None, -1, -1, None, None),
     ),
 }
 

@@ -473,3 +473,38 @@ def test_an_npz_holding_python_objects(tmp_path):
     with pytest.raises(CheckpointError, match="'extra' holds Python objects") as e:
         load_checkpoint(path)
     assert "allow_pickle" not in str(e.value)
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def test_accuracy_refuses_labels_that_would_broadcast():
+    from jaxnet.train import accuracy
+
+    params = [{"W": jnp.array([[1.0, 0.0]]), "b": jnp.zeros((1, 1))}]
+    X = jnp.array([[2.0, -1.0, 0.5], [5.0, 5.0, -5.0]])
+    # (m, 1) against (1, m) would broadcast to (m, m) and give a wrong number.
+    with pytest.raises(ValueError, match=r"Y must be \(1, m\) = \(1, 3\).*pass Y.T"):
+        accuracy(params, X, jnp.array([[1], [0], [1]]), ("sigmoid",))
+    assert float(accuracy(params, X, jnp.array([[1, 0, 1]]), ("sigmoid",))) == 1.0
+
+
+def test_softmax_accuracy_reads_integer_labels_as_a_row_too():
+    from jaxnet.train import accuracy
+
+    params = [{"W": jnp.eye(3), "b": jnp.zeros((3, 1))}]
+    X = jnp.array([[3.0, 0.0, 0.0, 1.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 1.0, 4.0]])
+    # Predictions [0, 1, 2, 2]; labels [0, 1, 1, 2] right in 3 of 4, whether the
+    # labels come as (m,) or as a (1, m) row (argmax of a row would be all 0).
+    for labels in (jnp.array([0, 1, 1, 2]), jnp.array([[0, 1, 1, 2]])):
+        assert float(accuracy(params, X, labels, ("softmax",))) == 0.75
+    with pytest.raises(ValueError, match="one-hot"):
+        accuracy(params, X, jnp.zeros((2, 3)), ("softmax",))
+
+
+def test_accuracy_of_a_regression_is_a_clear_error():
+    from jaxnet.train import accuracy
+
+    params = [{"W": jnp.ones((1, 2)), "b": jnp.zeros((1, 1))}]
+    with pytest.raises(ValueError, match="accuracy is for classifiers"):
+        accuracy(params, jnp.ones((2, 3)), jnp.ones((1, 3)), ("linear",))

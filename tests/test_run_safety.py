@@ -254,3 +254,82 @@ def test_missing_data_is_one_clean_message_and_no_folder(tmp_path):
         assert done.stderr.startswith("error: dataset"), (module, done.stderr)
         assert "Traceback" not in done.stderr
         assert not out.exists(), module
+
+
+def test_a_second_ctrl_c_exits_at_once_and_leaves_a_readable_checkpoint(
+    data_root, tmp_path
+):
+    out = tmp_path / "run"
+    proc = start(data_root, "--iterations", "100000", "--out", str(out))
+    try:
+        wait_for(out / "deep.npz", proc)
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    params, info = final_state(out)  # whole, never half-written
+    assert all(np.isfinite(layer["W"]).all() for layer in params)
+    assert not list(out.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_resume_refuses_a_checkpoint_of_other_data(tmp_path):
+    from experiments.runs import check_resumable
+
+    saved = {"data": "aaaa", "flags": {"learning_rate": 0.1}}
+    with pytest.raises(ValueError, match="trained on other data"):
+        check_resumable(tmp_path, saved, {"data": "bbbb", "flags": saved["flags"]})
+    with pytest.raises(ValueError, match=r"--learning-rate 0.1 -> 0.2"):
+        check_resumable(
+            tmp_path, saved, {"data": "aaaa", "flags": {"learning_rate": 0.2}}
+        )
+    check_resumable(tmp_path, saved, dict(saved))  # the same run: fine
+
+
+def test_digits_and_regularization_resume(data_root, tmp_path):
+    from experiments import digits, regularization
+
+    out = tmp_path / "digits"
+    flags = ["--data", str(data_root), "--epochs", "2", "--train-size", "400",
+             "--layer-dims", "784,16,10", "--print-every", "0", "--no-progress",
+             "--no-plots"]  # fmt: skip
+    first = digits.main([*flags, "--out", str(out)])
+    again = digits.main(["--resume", str(out), "--no-progress", "--no-plots"])
+    assert again["models"]["digits"]["test"] == first["models"]["digits"]["test"]
+    assert again["config"]["flags"] == first["config"]["flags"]
+
+    out = tmp_path / "regularization"
+    flags = ["--data", str(data_root), "--iterations", "3", "--num-seeds", "2",
+             "--model", "two_layer", "--print-every", "0", "--no-progress",
+             "--no-plots"]  # fmt: skip
+    first = regularization.main([*flags, "--out", str(out)])
+    again = regularization.main(["--resume", str(out), "--no-progress", "--no-plots"])
+    assert again["models"]["results"] == first["models"]["results"]
+
+
+def test_predict_without_a_checkpoint_uses_the_newest_run(
+    data_root, tmp_path, monkeypatch, capsys
+):
+    from PIL import Image
+
+    from experiments import cat_classifier
+    from jaxnet.data import load_catvnoncat
+
+    monkeypatch.chdir(tmp_path)  # runs/ is relative to the working directory
+    with pytest.raises(FileNotFoundError, match="train one first"):
+        cat_classifier.main(["--predict", "x.png"])
+    run_dir = tmp_path / "runs" / "cat_classifier-20260101-000000"
+    cat_classifier.main(
+        ["--model", "deep", "--iterations", "2", "--data", str(data_root), "--out",
+         str(run_dir), "--no-plots", "--no-progress"]
+    )  # fmt: skip
+    data = load_catvnoncat(data_root / "catvnoncat")
+    Image.fromarray(data.test_images[0]).resize((90, 60)).save("wide.png")
+    result = cat_classifier.main(["--predict", "wide.png"])
+    printed = capsys.readouterr().out
+    assert (
+        f"newest run's deep model: {Path('runs') / run_dir.name / 'deep.npz'}"
+        in printed
+    )
+    assert "not square" in printed and 0 <= result["probability"] <= 1
