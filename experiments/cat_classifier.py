@@ -18,6 +18,10 @@ atomically every couple of seconds. Ctrl-C or SIGTERM stops within about a
 second, keeps the last chunk, writes everything and exits with 130 / 143;
 ``--resume RUN_DIR`` continues the unfinished models and equals the run that
 was never stopped. A diverging run keeps its last good parameters and says so.
+
+``--devices N`` (data parallel) must divide the 209 training examples, 11 x 19:
+the cat set is too small to split, and ``--devices 2`` says so and points to
+``experiments.digits``.
 """
 
 from pathlib import Path
@@ -28,6 +32,7 @@ import numpy as np
 
 from experiments import cli, common
 from experiments.runs import fingerprint, train_checkpointed
+from jaxnet import distributed
 from jaxnet.checkpoint import load_checkpoint
 from jaxnet.data import load_catvnoncat
 from jaxnet.deep import predict_proba
@@ -68,7 +73,7 @@ def build_parser():
         grad="manual", dtype="float32", iterations=None, learning_rate=None,
         layer_dims=None, hidden="relu", init=None, seed=None, optimizer="gd",
         momentum=0.9, batch_size=None, l2=0.0, keep_prob=1.0, print_every=100,
-        data=None,
+        data=None, devices=1,
     )  # fmt: skip
     p.add_argument(
         "--model", choices=[*MODELS, "all"], default="all", help="which models"
@@ -106,6 +111,20 @@ def check_flags(args, parser) -> None:
             )
 
 
+def check_devices(m: int, devices: int, parser) -> None:
+    """--devices must divide the m training examples (jaxnet refuses uneven
+    splits); the cat set's 209 = 11 x 19 does not split over 2, 4 or 8."""
+    if m % devices:
+        divisors = ", ".join(str(d) for d in range(1, m + 1) if m % d == 0)
+        parser.error(
+            f"--devices {devices}: the cat set's m = {m} training examples cannot be "
+            f"split evenly over {devices} devices (the device counts that divide "
+            f"{m}: {divisors}); jaxnet refuses uneven splits (docs/distributed.md). "
+            f"With {m} examples there is little to split anyway: data parallel is "
+            f"for larger sets, e.g. python -m experiments.digits --devices {devices}"
+        )
+
+
 def model_config(name: str, args) -> dict:
     """The course's settings for ``name``, overridden by the flags given."""
     cfg = dict(MODELS[name])
@@ -128,7 +147,7 @@ def initial_params(cfg: dict, args, dtype, key):
     return init_params(key, cfg["layer_dims"], method=method, dtype=dtype)
 
 
-def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags) -> tuple:
+def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags, mesh) -> tuple:
     """Train (or resume) one model; returns its metrics and what the plots need."""
     X, Y = jnp.asarray(data.X_train, dtype), jnp.asarray(data.Y_train, dtype)
     init_key, run_key = jax.random.split(key)
@@ -141,6 +160,7 @@ def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags) -> tuple:
         activations=cfg["activations"], learning_rate=cfg["learning_rate"],
         optimizer=optimizer, grad=args.grad, lambd=args.l2,
         keep_prob=args.keep_prob, batch_size=args.batch_size, key=run_key,
+        mesh=mesh,
     )  # fmt: skip
     meta = {
         "model": name, "classes": list(data.classes), "image_size": IMAGE_SIZE,
@@ -154,7 +174,8 @@ def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags) -> tuple:
     result, finished = train_checkpointed(
         name, params, X, Y, path=path, hyper=hyper,
         num_iterations=cfg["iterations"], meta=meta, resume=bool(args.resume),
-        stop=stop, print_every=args.print_every, progress=not args.no_progress,
+        stop=stop, print_every=args.print_every,
+        progress=distributed.is_main_process() and not args.no_progress,
         unit="epoch" if args.batch_size else "iteration",
     )  # fmt: skip
     return model_metrics(name, cfg, data, result, finished, path, args)
@@ -162,12 +183,13 @@ def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags) -> tuple:
 
 def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
     acts = tuple(cfg["activations"])
-    dtype = jax.tree.leaves(result.params)[0].dtype
+    params = distributed.gather(result.params)  # whole, on this process's host
+    dtype = jax.tree.leaves(params)[0].dtype
     splits, probs = {}, None
     for split, X, Y in (("train", data.X_train, data.Y_train),
                         ("test", data.X_test, data.Y_test)):  # fmt: skip
         # One compiled forward per split; the sigmoid output predicts A > 0.5.
-        probs = np.asarray(PROBA(result.params, jnp.asarray(X, dtype), acts))[0]
+        probs = np.asarray(PROBA(params, jnp.asarray(X, dtype), acts))[0]
         splits[split] = common.accuracy_record(
             common.count_correct(probs > 0.5, Y[0].astype(bool)), Y.shape[1]
         )
@@ -307,6 +329,7 @@ def predict_image(image_path, checkpoint_path=None) -> dict:
 
 
 def main(argv=None) -> dict:
+    common.join_processes()  # launched as several: only process 0 prints
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.apply_resume(parser, args, RUN_FLAGS)
@@ -315,6 +338,8 @@ def main(argv=None) -> dict:
     check_flags(args, parser)
     dtype = common.set_dtype(args.dtype)
     data = load_catvnoncat(args.data)  # a missing dataset creates no run folder
+    check_devices(data.X_train.shape[1], args.devices, parser)
+    mesh = common.device_mesh(args.devices)
     run_dir = (
         Path(args.out)
         if args.resume
@@ -326,7 +351,7 @@ def main(argv=None) -> dict:
     models, curves, probs = {}, {}, {}
     metrics = {
         "config": {"flags": flags, "models": {n: model_config(n, args) for n in names},
-                   **common.environment()},
+                   **common.environment(mesh)},
         "dataset": {
             "name": "catvnoncat",
             "train_size": int(data.X_train.shape[1]),
@@ -344,7 +369,7 @@ def main(argv=None) -> dict:
                                    strict=True):  # fmt: skip
             cfg = model_config(name, args)
             out, extra = train_one(
-                name, cfg, data, args, dtype, model_key, run_dir, stop, flags
+                name, cfg, data, args, dtype, model_key, run_dir, stop, flags, mesh
             )
             models[name] = out
             curves[name], probs[name] = extra["costs"], extra["test_probs"]

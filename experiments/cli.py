@@ -178,6 +178,14 @@ FLAGS: dict[str, tuple[str, dict]] = {
         "--num-seeds",
         dict(type=_count("num_seeds"), help="initializations trained at once (vmap)"),
     ),
+    "devices": (
+        "--devices",
+        dict(
+            type=_count("devices"),
+            help="spread the examples over N devices (data parallel; m must "
+            "divide by N)",
+        ),
+    ),
     "data": (
         "--data",
         dict(help="dataset folder (default: $JAXNET_DATA, then the cache)"),

@@ -4,6 +4,10 @@ Flags live in ``experiments.cli``; this module holds what happens around a
 run: its folder (never silently reused), its record (metrics.json in one
 schema: {"config", "dataset", "models"}), and the command-line wrapper that
 turns expected errors into one clean message and signals into exit codes.
+
+Several processes (``python -m jaxnet.launch``): ``join_processes`` joins them,
+and only process 0 prints, plots and writes files; the run folder, JSON and
+plot helpers here do nothing on the others.
 """
 
 import json
@@ -17,6 +21,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnet import distributed
 
 
 def set_dtype(name: str):
@@ -52,6 +58,8 @@ def make_run_dir(out: str | None, study: str, overwrite: bool = False) -> Path:
     path = (
         Path(out) if out else Path("runs") / f"{study}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
+    if not distributed.is_main_process():
+        return path  # process 0 makes and checks it
     old = (
         [f for pattern in RUN_FILES for f in path.glob(pattern)]
         if path.is_dir()
@@ -96,15 +104,38 @@ def summarize(values) -> dict:
     }
 
 
-def environment() -> dict:
-    """What ran the study: jax version, backend, devices, processes."""
+def environment(mesh=None) -> dict:
+    """What ran the study: jax version, backend, devices, processes, and under
+    "distributed" what the run itself used (``jaxnet.distributed.describe``:
+    the mesh's device and process counts; 1 and 1 without a mesh)."""
     return {
         "jax_version": jax.__version__,
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
         "device_count": jax.device_count(),
         "process_count": jax.process_count(),
+        "distributed": distributed.describe(mesh),
     }
+
+
+def join_processes() -> bool:
+    """Join the other processes of a launched run (``jaxnet.launch``); no-op alone.
+
+    Call it first in ``main``, before any JAX computation. On processes other
+    than 0, stdout is silenced for the rest of the program (only process 0
+    prints); errors still reach stderr. Returns whether this is process 0.
+    """
+    distributed.initialize_from_env()
+    if distributed.is_main_process():
+        return True
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the process's life)
+    return False
+
+
+def device_mesh(devices: int):
+    """The mesh for ``--devices N``: None for 1 (nothing changes), else a mesh
+    of N devices over all processes (``jaxnet.distributed.make_mesh``)."""
+    return None if devices == 1 else distributed.make_mesh(devices)
 
 
 def run_cli(main) -> None:
@@ -127,8 +158,13 @@ def run_cli(main) -> None:
 
 
 def write_json(path: Path, data: dict) -> Path:
-    """Write JSON atomically (temp file + rename): a crash never leaves half a file."""
+    """Write JSON atomically (temp file + rename): a crash never leaves half a file.
+
+    Only process 0 writes (with several processes the others return at once).
+    """
     path = Path(path)
+    if not distributed.is_main_process():
+        return path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
@@ -162,9 +198,12 @@ def finish_run(run_dir: Path, metrics: dict, stop=None, study: str = "") -> dict
 
 
 def save_figure(fig, path, dpi: int = 100) -> None:
-    """Lay out, save (PNG, readable by others) and close a matplotlib figure."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    """Lay out, save (PNG, readable by others) and close a matplotlib figure.
+
+    Only process 0 saves (the others just close it)."""
+    if distributed.is_main_process():
+        fig.tight_layout()
+        fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
 
 

@@ -13,6 +13,12 @@ keep_prob 0.8, Adam alpha = 1e-3, batches of 128, 20 epochs, float32; measured
 
     python -m experiments.digits
     python -m experiments.digits --layer-dims 784,256,10 --keep-prob 1 --epochs 15
+    python -m jaxnet.launch --processes 2 --devices-per-process 2 -- \
+        python -m experiments.digits --devices 4      # data parallel, 2 processes
+
+``--devices N`` splits each minibatch's examples over N devices (8000 digits
+divide by 2, 4 and 8); the numbers are the one-device run's to rounding, and
+metrics.json records the device and process counts (docs/distributed.md).
 
 The run folder (--out) gets metrics.json (config, dataset, and the model's
 costs, train and held-out accuracy as counts, per-class accuracy, confusion
@@ -29,6 +35,7 @@ import numpy as np
 
 from experiments import cli, common
 from experiments.runs import fingerprint, train_checkpointed
+from jaxnet import distributed
 from jaxnet.data import load_mnist_t10k, split_digits
 from jaxnet.deep import activations_for
 from jaxnet.interrupts import StopOnSignal
@@ -53,7 +60,7 @@ def build_parser():
         "python -m experiments.digits", __doc__,
         seed=0, epochs=20, learning_rate=1e-3, optimizer="adam", momentum=0.9,
         batch_size=128, layer_dims=[784, 256, 128, 10], hidden="relu", init="he",
-        l2=0.0, keep_prob=0.8, grad="manual", print_every=5, data=None,
+        l2=0.0, keep_prob=0.8, grad="manual", print_every=5, data=None, devices=1,
     )  # fmt: skip
     p.add_argument(
         "--train-size",
@@ -89,6 +96,7 @@ def plot_confusion(C: np.ndarray, path, title: str):
 
 def main(argv=None) -> dict:
     """Train the digit classifier, print per-class accuracy, write the run folder."""
+    main_process = common.join_processes()  # launched as several: only 0 prints
     parser = build_parser()
     args = parser.parse_args(argv)
     cli.apply_resume(parser, args, RUN_FLAGS)
@@ -98,6 +106,12 @@ def main(argv=None) -> dict:
         parser.error(f"--layer-dims must start at 784 and end at 10; got {dims}")
     if not 1 <= args.train_size <= NUM_TRAIN:
         parser.error(f"--train-size must be in 1..{NUM_TRAIN}")
+    if args.train_size % args.devices:
+        parser.error(
+            f"--train-size {args.train_size} cannot be split evenly over "
+            f"--devices {args.devices}: use a multiple of {args.devices}"
+        )
+    mesh = common.device_mesh(args.devices)
     images, labels = load_mnist_t10k(args.data)  # missing data: no run folder
     run_dir = Path(args.out) if args.resume else common.make_run_dir(
         args.out, "digits", args.overwrite
@@ -118,24 +132,27 @@ def main(argv=None) -> dict:
         f"digits: {dims} {args.hidden}/softmax, {args.optimizer} "
         f"alpha={args.learning_rate}, batch {args.batch_size}, "
         f"{args.epochs} epochs on {X_train.shape[1]} digits"
+        + (f", split over {args.devices} devices" if mesh is not None else "")
     )
     flags = {k: getattr(args, k) for k in RUN_FLAGS}
     hyper = dict(
         activations=activations, learning_rate=args.learning_rate,
         optimizer=optimizer, grad=args.grad, lambd=args.l2,
         keep_prob=args.keep_prob, batch_size=args.batch_size, key=train_key,
+        mesh=mesh,
     )  # fmt: skip
     meta = {"model": "digits", "flags": flags, "data": fingerprint(X_train, y_train)}
-    record = {"config": {"flags": flags, **common.environment()}, "models": {}}
+    config = {"flags": flags, **common.environment(mesh)}
+    record = {"config": config, "models": {}}
     common.write_json(run_dir / "metrics.json", record)  # resumable from now on
     with StopOnSignal() as stop:
         result, finished = train_checkpointed(
             "digits", params, X_train, Y_train, path=run_dir / "digits.npz",
             hyper=hyper, num_iterations=args.epochs, meta=meta,
             resume=bool(args.resume), stop=stop, print_every=args.print_every,
-            progress=not args.no_progress, unit="epoch",
+            progress=main_process and not args.no_progress, unit="epoch",
         )  # fmt: skip
-    params = result.params
+    params = distributed.gather(result.params)  # whole, on this process's host
 
     y_test = np.asarray(y_test)
     pred_test = np.asarray(predict(params, X_test, activations))
@@ -171,7 +188,7 @@ def main(argv=None) -> dict:
         "checkpoint": str(run_dir / "digits.npz"),
     }  # fmt: skip
     metrics = {
-        "config": {"flags": flags, **common.environment()},
+        "config": config,
         "dataset": {"name": "mnist_t10k", "num_train": int(X_train.shape[1]),
                     "num_test": len(y_test), "split_seed": SPLIT_SEED},
         "models": {"digits": model},

@@ -6,6 +6,10 @@ atomically at most every ``CHECKPOINT_SECONDS`` and at the end, and with
 resume: when asked to resume and a checkpoint exists, it checks that the
 flags and the data are the ones the checkpoint was made with, restores the
 state and continues (or, for a finished model, returns it as it was saved).
+
+With a mesh in ``hyper`` (``--devices N``) the run is data parallel; with
+several processes each passes its own columns of X and Y, and only process 0
+writes the checkpoint.
 """
 
 import hashlib
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxnet import distributed
 from jaxnet.boundary import prepare
 from jaxnet.checkpoint import load_checkpoint, save_checkpoint
 from jaxnet.driver import RunResult
@@ -76,7 +81,7 @@ def train_checkpointed(
         params, X, Y: the start parameters and the training data.
         path: the checkpoint file.
         hyper: keyword arguments of ``train_loop`` (activations, learning_rate,
-            optimizer, grad, lambd, keep_prob, batch_size, key).
+            optimizer, grad, lambd, keep_prob, batch_size, key, mesh).
         num_iterations: the run's length.
         meta: JSON metadata to store; must hold "flags" and "data" (compared on
             resume).
@@ -87,6 +92,7 @@ def train_checkpointed(
     """
     layer_dims = list(layer_dims_of(params))
     activations = list(hyper["activations"])
+    X, Y = distributed.local_columns(hyper.get("mesh"), X, Y)
     start = None
     if resume and path.is_file():
         saved, info = load_checkpoint(path)
@@ -104,6 +110,8 @@ def train_checkpointed(
 
     def save(state, done, costs, finished=False, force=False):
         if not force and time.monotonic() - last_save[0] < CHECKPOINT_SECONDS:
+            return
+        if not distributed.is_main_process():
             return
         with stop.protect():
             save_checkpoint(

@@ -305,11 +305,53 @@ def constrain_examples(mesh: Mesh | None, A: jax.Array) -> jax.Array:
     return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, spec))
 
 
+def constrain_replicated(mesh: Mesh | None, A: jax.Array) -> jax.Array:
+    """Inside jit: A whole on every device (identity when mesh is None).
+
+    For the minibatch permutation (m indices) and the last, smaller batch's
+    indices sliced from it: left free, XLA splits them in ways the batches'
+    split cannot follow. It then copies the permutation whole with a warning
+    ("involuntary full rematerialization"), and moves the last batch's indices
+    with collective-permutes that run unordered beside the scanned batches'
+    collectives: with several processes gloo then sees them in different
+    orders and aborts ("collective mismatch", in about half of the
+    two-process runs with a last smaller batch).
+    """
+    if mesh is None:
+        return A
+    return jax.lax.with_sharding_constraint(A, NamedSharding(mesh, P()))
+
+
 def gather(tree):
-    """Every leaf as a whole numpy array on this process (all processes call it)."""
+    """Every leaf as a whole numpy array on this process (all processes call it).
+
+    A leaf split over several processes' devices is all-gathered; one this
+    process holds whole (local, or copied to every device) is just fetched.
+    """
     if jax.process_count() == 1:
         return jax.device_get(tree)
-    return multihost_utils.process_allgather(tree, tiled=True)
+
+    def whole(leaf):
+        if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
+            return np.asarray(leaf)
+        if leaf.is_fully_replicated:
+            return np.asarray(leaf.addressable_data(0))
+        return multihost_utils.process_allgather(leaf, tiled=True)
+
+    return jax.tree.map(whole, tree)
+
+
+def agree_on_chunk(stop: bool, steps: int) -> tuple[bool, int]:
+    """One host decision for every process: (stop, steps) as given with one
+    process; with several, stop if any process would and process 0's chunk
+    length. Every process must run the same compiled calls, or their
+    collectives mismatch (gloo aborts, others hang); the driver sizes chunks by
+    each process's own clock and polls each one's signals, so it asks here."""
+    if jax.process_count() == 1:
+        return stop, steps
+    votes = multihost_utils.process_allgather(np.array([int(stop), int(steps)]))
+    votes = np.asarray(votes).reshape(-1, 2)
+    return bool(votes[:, 0].any()), int(votes[0, 1])
 
 
 def is_main_process() -> bool:

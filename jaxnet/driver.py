@@ -16,6 +16,9 @@ experiments) is a thin use of this module:
   within about a second), prints the lecture's "Cost after iteration i" lines
   every ``print_every`` iterations whatever the chunk size, updates a progress
   bar, hands each good chunk to ``on_chunk`` (checkpoints), and stops safely.
+  With several processes (``jaxnet.distributed``) every one runs the same
+  chunks: process 0's timing sizes them, and any process's stop request stops
+  all (their collectives must match).
 
 Stopping rules (``RunResult.stop_reason``):
 
@@ -40,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxnet.distributed import gather
+from jaxnet.distributed import agree_on_chunk, gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
 from jaxnet.steps import TrainState, run_up_to
 from jaxnet.wide import FIRST_LAYERS
@@ -251,7 +254,9 @@ def drive(
     )
     try:
         while done < num_iterations:
-            if should_stop is not None and should_stop():
+            stop = should_stop is not None and should_stop()
+            stop, steps = agree_on_chunk(stop, steps)  # (several processes)
+            if stop:
                 reason, message = "interrupted", f"stopped after {unit} {done}"
                 break
             n = min(steps, num_iterations - done)

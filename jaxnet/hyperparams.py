@@ -88,8 +88,9 @@ class TrainOptions(TypedDict, total=False):
             additions aside). A sweep splits its N models instead. m (or N)
             must be a multiple of the device count: it is refused otherwise,
             naming the nearest valid sizes (no padding). With several
-            processes, X and Y are this process's columns,
-            ``jaxnet.distributed.local_columns``.
+            processes, X and Y are this process's columns
+            (``jaxnet.distributed.local_columns``); a sweep, which copies its
+            data, takes all of them in every process.
     """
 
     learning_rate: float

@@ -23,7 +23,7 @@ import optax
 from jax.typing import ArrayLike
 
 from jaxnet.deep import model_cost, model_value_and_grads
-from jaxnet.distributed import constrain_examples
+from jaxnet.distributed import constrain_examples, constrain_replicated
 from jaxnet.hyperparams import GRAD_SOURCES, Hyperparams, TrainConfig, check_count
 from jaxnet.params import Grads, Params
 
@@ -133,10 +133,11 @@ def make_epoch_step(
         take: ``take(X, index)``, the step's data for the batch's columns index
             (m_b,) (``jaxnet.wide`` passes its own for its data).
         mesh: the mesh whose devices split the examples (data parallel), or
-            None. Each batch's column indices are kept split over it, so every
-            array gathered with them (X's, Y's, the gram data's columns) is
-            split too and the devices share each step's work; without this
-            constraint XLA would compute every batch whole on every device.
+            None. The permutation is whole on every device, and each batch's
+            column indices are split over them, so every array gathered with
+            them (X's, Y's, the gram data's columns) is split too and the
+            devices share each step's work; without the constraints XLA would
+            compute every batch whole on every device.
     """
     batch_size = check_count("batch_size", batch_size)
 
@@ -145,6 +146,7 @@ def make_epoch_step(
         key, perm_key = jax.random.split(state.key)
         state = state._replace(key=key)
         perm = jax.random.permutation(perm_key, m)
+        perm = constrain_replicated(mesh, perm)  # the global shuffle, on each device
         num_full, rest = divmod(m, batch_size)
         total = 0  # takes the costs' dtype
 
@@ -157,7 +159,8 @@ def make_epoch_step(
             state, costs = jax.lax.scan(batch_step, state, batches)
             total = total + jnp.sum(costs) * batch_size
         if rest:
-            state, cost = batch_step(state, perm[m - rest :])
+            index = constrain_replicated(mesh, perm[m - rest :])  # (see there)
+            state, cost = batch_step(state, index)
             total = total + cost * rest
         return state, total / m
 

@@ -156,14 +156,18 @@ def fit(
         **options: learning_rate (0.0075), optimizer (None: gradient descent),
             grad ("manual"), lambd (0), keep_prob (1), batch_size (None: full
             batch), key, first_layer ("auto"), mesh (None): see
-            ``jaxnet.hyperparams.TrainOptions``, their one home.
+            ``jaxnet.hyperparams.TrainOptions``, their one home. With
+            ``mesh=jaxnet.distributed.make_mesh(D)`` the m examples are split
+            over D devices (data parallel; the same numbers to rounding).
 
     Returns:
         The trained params and the costs, (num_iterations,): cost i is J before
-        update i.
+        update i. With a mesh the params are copied on its devices.
 
     Raises:
-        ValueError: any input out of range (see ``jaxnet.boundary``).
+        ValueError: any input out of range (see ``jaxnet.boundary``), or, with
+            a mesh, an m that its device count does not divide (refused, with
+            the nearest valid m: no padding).
     """
     num_iterations = check_count("num_iterations", num_iterations)
     run = prepare(params, X, Y, activations=activations, **options)

@@ -82,17 +82,24 @@ def gram_data(W0: ArrayLike, X: ArrayLike) -> GramData:
     return GramData(X, W0, X.T @ X, W0 @ X, jnp.sum(jnp.square(W0), axis=(-2, -1)))
 
 
-def _coordinates(tree: Params, m: int, s: float) -> Params:
-    """A params-shaped tree whose W[1] is s W0 (and C = 0), in coordinates."""
-    W, b = tree[0]["W"], tree[0]["b"]
-    first = {"s": jnp.asarray(s, W.dtype), "C": jnp.zeros((W.shape[0], m), W.dtype)}
-    return [{**first, "b": b}, *tree[1:]]
+def _coordinates(tree: Params, data: GramData, s: float) -> Params:
+    """A params-shaped tree whose W[1] is s W0 (and C = 0), in coordinates.
+
+    s and C (n[1], m) are made like W0_sq and P (on a mesh, on their devices:
+    C's columns are the examples', as P's are).
+    """
+    dtype = tree[0]["W"].dtype
+    first = {
+        "s": jnp.full_like(data.W0_sq, s, dtype=dtype),
+        "C": jnp.zeros_like(data.P, dtype=dtype),
+    }
+    return [{**first, "b": tree[0]["b"]}, *tree[1:]]
 
 
 def to_gram(params: Params, X: ArrayLike) -> tuple[Params, GramData]:
     """([{"s": 1, "C": 0 (n[1], m), "b"}, layers 2..L], GramData with W0 = W[1])."""
     data = gram_data(params[0]["W"], X)
-    return _coordinates(params, data.G.shape[0], 1.0), data
+    return _coordinates(params, data, 1.0), data
 
 
 def materialize(train_params: Params, data: GramData) -> Params:
@@ -118,10 +125,9 @@ def _map_param_trees(fn: Callable, opt_state, like) -> Any:
 
 def _enter(state: TrainState, data: GramData) -> TrainState:
     """A dense state in coordinates (its moments' W[1] must be 0)."""
-    m = data.G.shape[0]
-    moments = functools.partial(_coordinates, m=m, s=0.0)
+    moments = functools.partial(_coordinates, data=data, s=0.0)
     opt = _map_param_trees(moments, state.opt_state, state.params)
-    return TrainState(_coordinates(state.params, m, 1.0), opt, state.key)
+    return TrainState(_coordinates(state.params, data, 1.0), opt, state.key)
 
 
 def _leave(state: TrainState, data: GramData) -> TrainState:

@@ -127,3 +127,23 @@ def test_diverging_run_keeps_last_good_checkpoint(data_root, tmp_path):
     params, info = load_checkpoint(tmp_path / "two_layer.npz")
     assert info["metadata"]["iterations_done"] == m["iterations_done"]
     assert all(np.all(np.isfinite(v)) for layer in params for v in layer.values())
+
+
+def test_devices_that_do_not_divide_the_cat_set_are_a_usage_error(
+    data_root, tmp_path, capsys
+):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit):
+        cat_classifier.main(["--devices", "2", "--out", str(out), "--no-progress"])
+    message = capsys.readouterr().err
+    assert "m = 209" in message and "1, 11, 19, 209" in message
+    assert "experiments.digits --devices 2" in message
+    assert not out.exists()  # refused before any run folder
+
+
+def test_metrics_record_the_devices_and_processes(run):
+    out, _ = run
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert config["distributed"]["devices"] == 1
+    assert config["distributed"]["processes"] == 1
+    assert config["process_count"] == 1

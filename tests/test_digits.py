@@ -3,6 +3,8 @@
 import json
 import math
 
+import pytest
+
 from experiments import digits
 
 
@@ -31,3 +33,13 @@ def test_digits_smoke(data_root, tmp_path):
     assert (out / "digits.npz").stat().st_size > 0
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["models"]["digits"]["test_accuracy"] == model["test_accuracy"]
+    assert saved["config"]["distributed"]["devices"] == 1
+    assert saved["config"]["distributed"]["processes"] == 1
+
+
+def test_train_size_must_divide_by_the_devices(tmp_path, capsys):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit):
+        digits.main(["--devices", "4", "--train-size", "802", "--out", str(out)])
+    assert "--train-size 802 cannot be split evenly" in capsys.readouterr().err
+    assert not out.exists()
