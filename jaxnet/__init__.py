@@ -28,7 +28,6 @@ from jaxnet.deep import (
     model_value_and_grads,
     predict_proba,
 )
-from jaxnet.driver import DIVERGENCE_FACTOR
 from jaxnet.gradcheck import GradCheckResult, check_gradients, relative_difference
 from jaxnet.hyperparams import RULES as HYPERPARAMS
 from jaxnet.hyperparams import Hyperparams, TrainConfig, make_hyperparams
@@ -65,6 +64,7 @@ from jaxnet.preprocessing import (
     scale_pixels,
 )
 from jaxnet.runner import RunResult, train_loop
+from jaxnet.stopping import DIVERGENCE_FACTOR
 from jaxnet.sweep import SweepResult, init_stacked_params, sweep, unstack
 from jaxnet.train import (
     TrainState,

@@ -20,16 +20,10 @@ experiments) is a thin use of this module:
   chunks: process 0's timing sizes them, and any process's stop request stops
   all (their collectives must match).
 
-Stopping rules (``RunResult.stop_reason``):
-
-- "non-finite": a cost or the parameters stopped being finite.
-- "diverged": the cost rose above ``DIVERGENCE_FACTOR`` x max(J_0, 1), with
-  J_0 the run's first cost (a learning rate far too large: J jumps from 0.69
-  to 1e8 without ever overflowing). Healthy runs stay far below: J falls.
-  In both cases the run keeps the last parameters whose cost was finite and
-  not diverged (a deterministic replay of the chunk up to that iteration).
-- "interrupted": ``should_stop()`` said so between chunks (a signal, see
-  ``jaxnet.interrupts``); the chunk that was running is kept.
+Stopping rules (``RunResult.stop_reason``): "non-finite" and "diverged"
+(``jaxnet.stopping``: the run keeps the last parameters whose cost was good),
+and "interrupted": ``should_stop()`` said so between chunks (a signal, see
+``jaxnet.interrupts``); the chunk that was running is kept.
 """
 
 import functools
@@ -46,9 +40,9 @@ from tqdm.auto import tqdm
 from jaxnet.distributed import agree_on_chunk, gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
 from jaxnet.steps import TrainState, run_up_to
+from jaxnet.stopping import first_bad, roll_back
 from jaxnet.wide import FIRST_LAYERS
 
-DIVERGENCE_FACTOR = 100.0
 MAX_CHUNK_SECONDS = 0.5
 PROBE_STEPS = 4
 
@@ -129,58 +123,6 @@ def compiled_chunk(config, capacity, vmapped, args) -> tuple[Callable, float]:
     program = chunk_program(config, capacity, vmapped)
     _COMPILED[key] = program.lower(*args).compile()
     return _COMPILED[key], time.perf_counter() - start
-
-
-@functools.cache
-def until_program(config: TrainConfig, capacity: int):
-    """``run(state, hp, data, Y, epsilon, tol) -> (state, costs, count, code)``.
-
-    The lecture's "repeat until J < epsilon" as one ``lax.while_loop``: each
-    pass computes J and the update; if J < epsilon (code 1) or J fell by less
-    than tol (code 2; tol < 0 disables it) the update is dropped and the loop
-    ends; after ``capacity`` updates it ends with code 0. The states in and out
-    are dense; the loop runs in the first-layer form's terms.
-    """
-    form = FIRST_LAYERS[config.first_layer]
-
-    def run(state, hp, data, Y, epsilon, tol):
-        step = form.iteration(config, hp)
-        state = form.enter(state, data)
-        dtype = jax.tree.leaves(state.params)[0].dtype
-        costs = jnp.full((capacity,), jnp.nan, dtype)
-
-        def cond(carry):
-            _, _, i, code, _ = carry
-            return (code == 0) & (i < capacity)
-
-        def body(carry):
-            state, costs, i, _, previous = carry
-            new_state, cost = step(state, data, Y)
-            stalled = (tol >= 0) & (previous - cost < tol)  # tol < 0: rule off
-            code = jnp.where(cost < epsilon, 1, jnp.where(stalled, 2, 0))
-            code = code.astype(jnp.int32)
-            state = jax.tree.map(
-                lambda old, new: jnp.where(code == 0, new, old), state, new_state
-            )
-            costs = jnp.where(code == 0, costs.at[i].set(cost.astype(dtype)), costs)
-            return state, costs, i + (code == 0), code, cost.astype(dtype)
-
-        start = (state, costs, jnp.int32(0), jnp.int32(0), jnp.asarray(jnp.inf, dtype))
-        state, costs, count, code, _ = jax.lax.while_loop(cond, body, start)
-        return form.leave(state, data), costs, count, code
-
-    return jax.jit(run)
-
-
-def first_bad(costs: np.ndarray, reference: float) -> tuple[int, str] | None:
-    """Index and reason of the first non-finite or diverged cost, else None."""
-    finite = np.isfinite(costs)
-    limit = DIVERGENCE_FACTOR * max(abs(reference), 1.0)
-    bad = ~finite | (np.abs(np.where(finite, costs, 0)) > limit)
-    if not bad.any():
-        return None
-    i = int(np.argmax(bad))
-    return i, ("non-finite" if not finite[i] else "diverged")
 
 
 def drive(
@@ -275,7 +217,7 @@ def drive(
                     verdict = (n, "non-finite")
                 if verdict is not None:
                     replay = functools.partial(_replay, config, capacity, hp, data, Y)
-                    state, done, reason, message = _roll_back(
+                    state, done, reason, message = roll_back(
                         replay, previous, state, done, verdict, chunk_costs, unit, costs
                     )
                     break
@@ -316,41 +258,6 @@ def _replay(config, capacity, hp, data, Y, state, num_steps: int) -> TrainState:
     args = (state, hp, data, Y, jnp.asarray(num_steps, jnp.int32))
     compiled, _ = compiled_chunk(config, capacity, False, args)
     return compiled(*args)[0]
-
-
-def _roll_back(replay, previous, state, done, verdict, chunk_costs, unit, costs):
-    """Keep the last parameters whose cost was good, replaying up to them.
-
-    chunk_costs[i] is J at iteration done + i; with the first bad one at index
-    k, the kept parameters are those of iteration done + k - 1 (whose cost was
-    good), replayed from the chunk's start, or from the previous chunk's start
-    when k = 0. ``costs`` (the list of kept cost arrays) is trimmed to match.
-
-    Returns:
-        (kept state, iterations done, reason, message).
-    """
-    k, reason = verdict
-    if k == len(chunk_costs):
-        what = f"parameters are not finite after {unit} {done + k - 1}"
-    else:
-        word = "not finite" if reason == "non-finite" else "diverging"
-        what = f"cost is {word} at {unit} {done + k} ({chunk_costs[k]:.4g})"
-    if k >= 1:
-        keep = done + k - 1
-        kept_state = replay(state, k - 1)
-        costs.append(chunk_costs[: k - 1])
-    else:  # the chunk's first cost is bad: step back into the previous chunk
-        prev_state, prev_done = previous
-        keep = max(done - 1, prev_done)
-        kept_state = replay(prev_state, keep - prev_done)
-        if keep < done:
-            costs[-1] = costs[-1][..., : costs[-1].shape[-1] - (done - keep)]
-    hint = " Lower the learning rate." if k < len(chunk_costs) else ""
-    message = (
-        f"{what}: stopping; keeping the parameters after {keep} {unit}s, the last "
-        f"whose cost was finite and at most {DIVERGENCE_FACTOR:g} x max(J_0, 1).{hint}"
-    )
-    return kept_state, keep, reason, message
 
 
 def _print_costs(print_fn, every, unit, chunk_costs, done, total):

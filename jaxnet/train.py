@@ -15,7 +15,7 @@ N models at once, ``jaxnet.sweep.sweep``. All of them check their inputs once
 """
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, Unpack
+from typing import Unpack
 
 import jax
 import jax.numpy as jnp
@@ -24,7 +24,7 @@ from jax.typing import ArrayLike
 
 from jaxnet.boundary import prepare
 from jaxnet.deep import predict_proba
-from jaxnet.driver import drive, until_program
+from jaxnet.driver import drive
 from jaxnet.hyperparams import (
     GRAD_SOURCES,
     OPTION_DEFAULTS,
@@ -46,10 +46,12 @@ from jaxnet.steps import (
     run_steps,
     value_and_grads,
 )
+from jaxnet.until import UntilResult, fit_until
 
 __all__ = [
     "GRAD_SOURCES",
     "TrainState",
+    "UntilResult",
     "accuracy",
     "fit",
     "fit_until",
@@ -176,57 +178,6 @@ def fit(
         num_iterations=num_iterations, single_chunk=True, check=False,
     )  # fmt: skip
     return result.params, jnp.asarray(result.costs)
-
-
-class UntilResult(NamedTuple):
-    """What ``fit_until`` returns.
-
-    Attributes:
-        params: the parameters after ``iterations`` updates.
-        costs: (max_iterations,) buffer; costs[:iterations] are J before each
-            update, the rest NaN.
-        iterations: how many updates ran.
-        reason: "epsilon" (J < epsilon), "stalled" (J improved by less than
-            ``tol`` in one iteration) or "max_iterations".
-    """
-
-    params: Params
-    costs: jax.Array
-    iterations: int
-    reason: str
-
-
-def fit_until(
-    params: Params,
-    X: ArrayLike,
-    Y: ArrayLike,
-    *,
-    activations: Sequence[str],
-    epsilon: float,
-    max_iterations: int,
-    tol: float | None = None,
-    **options: Unpack[TrainOptions],
-) -> UntilResult:
-    """The lecture's "repeat ... until J < epsilon", as one ``lax.while_loop``.
-
-    Each iteration computes J at the current parameters; if J < epsilon (or,
-    with ``tol``, J fell by less than tol since the previous iteration) the loop
-    stops before updating, else it updates. Same options as ``fit``
-    (``jaxnet.hyperparams.TrainOptions``).
-
-    Returns:
-        UntilResult(params, costs buffer, iterations, reason).
-    """
-    max_iterations = check_count("max_iterations", max_iterations)
-    epsilon = float(check_number("epsilon", epsilon))
-    tol = -1.0 if tol is None else float(check_number("tol", tol))
-    run = prepare(params, X, Y, activations=activations, **options)
-    program = until_program(run.config, max_iterations)
-    state, costs, count, code = program(
-        run.state, run.hp, run.data, run.Y, epsilon, tol
-    )
-    reason = ("max_iterations", "epsilon", "stalled")[int(code)]
-    return UntilResult(state.params, costs, int(count), reason)
 
 
 def predict(params: Params, X: ArrayLike, activations: Sequence[str]) -> jax.Array:

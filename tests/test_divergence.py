@@ -8,9 +8,9 @@ import pytest
 
 from jaxnet.data import load_catvnoncat
 from jaxnet.deep import model_cost
-from jaxnet.driver import DIVERGENCE_FACTOR, first_bad
 from jaxnet.params import init_params
 from jaxnet.runner import train_loop
+from jaxnet.stopping import DIVERGENCE_FACTOR, first_bad
 
 DIMS = [12288, 20, 7, 5, 1]
 ACTS = ("relu", "relu", "relu", "sigmoid")
