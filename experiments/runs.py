@@ -106,7 +106,7 @@ def train_checkpointed(
             return result, True
         print(f"\n== {name}: resuming at {unit} {done} from {path}")
         start = (state, done, costs)
-    last_save = [time.monotonic()]
+    last_save = [-float("inf")]  # the first chunk is saved at once
 
     def save(state, done, costs, finished=False, force=False):
         if not force and time.monotonic() - last_save[0] < CHECKPOINT_SECONDS:
