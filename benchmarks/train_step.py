@@ -401,12 +401,15 @@ def main(argv=None) -> dict:
         "rows": rows,
         "targets": targets,
     }
-    out = Path(
-        args.out or f"runs/benchmark-train_step-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    return write_result(result, args.out, "train_step")
+
+
+def write_result(result: dict, out: str | None, name: str) -> dict:
+    """Write a benchmark's result as JSON (default runs/benchmark-<name>-<time>)."""
+    path = Path(out or f"runs/benchmark-{name}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
     return result
 
 

@@ -35,7 +35,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.train_step import LAYER_DIMS, LEARNING_RATE, M, machine, numpy_step
+from benchmarks.train_step import (
+    LAYER_DIMS,
+    LEARNING_RATE,
+    M,
+    machine,
+    numpy_step,
+    write_result,
+)
 from benchmarks.train_step import step_flops as dense_step_flops
 from jaxnet.boundary import prepare
 from jaxnet.deep import activations_for
@@ -248,11 +255,7 @@ def main(argv=None) -> dict:
             )
     result = {"machine": info, "flops": flops, "settings": vars(args), "rows": rows,
               "experiment": experiment}  # fmt: skip
-    out = Path(args.out or f"runs/benchmark-wide-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
-    return result
+    return write_result(result, args.out, "wide")
 
 
 if __name__ == "__main__":
