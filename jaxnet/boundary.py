@@ -48,7 +48,6 @@ class Prepared(NamedTuple):
     hp: Hyperparams
     X: jax.Array
     Y: jax.Array
-    optimizer: object
     data: object = None
 
 
@@ -134,7 +133,7 @@ def prepare(
     else:
         sweep = num_models is not None
         state, hp, X, Y, data = _place(mesh, sweep, FIRST_LAYERS[form], state, hp, X, Y)
-    return Prepared(config, state, hp, X, Y, transform, data)
+    return Prepared(config, state, hp, X, Y, data)
 
 
 def _place(mesh, sweep: bool, form: FirstLayer, state, hp, X, Y) -> tuple:

@@ -154,10 +154,25 @@ def model_forward(
     keys = (
         jax.random.split(dropout_key, num_layers) if dropout_key is not None else None
     )
-    A = X
+    return forward_layers(X, params, activations, keep_prob=keep_prob, keys=keys)
+
+
+def forward_layers(
+    A, layers: Params, activations: Sequence[str], *, keep_prob, keys, start: int = 0
+) -> tuple[jax.Array, list[LayerCache]]:
+    """Layers start+1..L from A[start]: the forward loop of ``model_forward``.
+
+    Layer l (counted from 0 in ``layers``' global numbering) uses
+    activations[l] and, with ``keys``, the dropout key keys[l] on every hidden
+    layer. ``jaxnet.wide`` starts it at layer 2 (start=1) from A[1].
+
+    Returns:
+        A[L] and the caches of the layers run.
+    """
+    num_layers = start + len(layers)
     caches = []
-    for l, (layer, activation) in enumerate(zip(params, activations, strict=True)):
-        A, cache = linear_activation_forward(A, layer["W"], layer["b"], activation)
+    for l, layer in enumerate(layers, start=start):
+        A, cache = linear_activation_forward(A, layer["W"], layer["b"], activations[l])
         if keys is not None and l < num_layers - 1:
             D = dropout_mask(keys[l], keep_prob, A.shape, A.dtype)
             A = A * D
@@ -213,20 +228,42 @@ def model_backward(
         Grads with the structure of params: [{"W": dW[l], "b": db[l]}, ...].
     """
     Y = jnp.asarray(Y).astype(AL.dtype)
-    m = AL.shape[1]
     dZ = get_output(activations[-1]).dZ(caches[-1].Z, AL, Y)  # = AL - Y
-    grads = [None] * len(caches)
-    dA_prev, grads[-1] = linear_backward(dZ, caches[-1])
-    for l in reversed(range(len(caches) - 1)):
-        cache = caches[l]
-        dA = dA_prev if cache.D is None else dA_prev * cache.D
-        dA_prev, grads[l] = linear_activation_backward(dA, cache, activations[l])
-    if lambd is not None:
-        grads = [
-            {"W": g["W"] + (lambd / m) * cache.W, "b": g["b"]}
-            for g, cache in zip(grads, caches, strict=True)
-        ]
-    return grads
+    dZ1, upper = backward_to_first_layer(dZ, caches, activations)
+    _, first = linear_backward(dZ1, caches[0])
+    return add_l2_grads([first, *upper], caches, lambd)
+
+
+def backward_to_first_layer(
+    dZ: jax.Array, caches: Sequence[LayerCache], activations: Sequence[str]
+) -> tuple[jax.Array, Grads]:
+    """From dZ[L] down to dZ[1]: the backward loop of ``model_backward``.
+
+    For l = L..2: dW[l], db[l], dA[l-1] from ``linear_backward``; then
+    dA[l-1] times the mask D[l-1] if dropout was applied, and
+    dZ[l-1] = dA[l-1] * g[l-1]'(Z[l-1]). Of layer 1 only the cache's Z and D
+    are read (``jaxnet.wide`` has no W[1] to cache).
+
+    Returns:
+        dZ[1] (n[1], m) and the grads of layers 2..L.
+    """
+    grads = [None] * (len(caches) - 1)
+    for l in reversed(range(1, len(caches))):
+        dA, grads[l - 1] = linear_backward(dZ, caches[l])
+        below = caches[l - 1]
+        dA = dA if below.D is None else dA * below.D
+        dZ = dA * get_activation(activations[l - 1]).derivative(below.Z)
+    return dZ, grads
+
+
+def add_l2_grads(grads: Grads, caches: Sequence[LayerCache], lambd) -> Grads:
+    """dW[l] += (lambd / m) W[l] for each layer (None: no L2 term)."""
+    if lambd is None:
+        return grads
+    return [
+        {"W": g["W"] + (lambd / cache.Z.shape[1]) * cache.W, "b": g["b"]}
+        for g, cache in zip(grads, caches, strict=True)
+    ]
 
 
 def model_cost(

@@ -285,13 +285,3 @@ class TrainConfig:
         if self.grad not in GRAD_SOURCES:
             raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {self.grad!r}")
         check_count("batch_size", self.batch_size, allow_none=True)
-
-
-def describe(hp: Hyperparams) -> dict:
-    """Plain floats (or lists for sweeps) for metrics.json."""
-
-    def plain(value):
-        array = np.asarray(value, dtype=np.float64)
-        return array.tolist() if array.ndim else float(array)
-
-    return {name: plain(value) for name, value in hp._asdict().items()}

@@ -40,17 +40,17 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxnet.activations import get_activation
 from jaxnet.deep import (
+    add_l2_grads,
+    backward_to_first_layer,
     dropout_mask,
+    forward_layers,
     l2_penalty,
-    linear_activation_forward,
-    linear_backward,
     output_cost,
 )
 from jaxnet.optimizers import is_linear
 from jaxnet.outputs import get_output
-from jaxnet.params import Params
+from jaxnet.params import LayerCache, Params
 from jaxnet.shapes import forward_of
 from jaxnet.steps import TrainState, iteration
 
@@ -147,17 +147,13 @@ def moments_in_span(state: TrainState) -> bool:
 
 def _forward_from_Z1(Z1, upper, activations, keep_prob, keys):
     """A[L], layer 1's dropout mask and the caches of layers 2..L, from Z[1]."""
-    L = len(upper) + 1
-    A, D1, caches = forward_of(activations[0])(Z1), None, []
-    if keys is not None and L > 1:
+    A, D1 = forward_of(activations[0])(Z1), None
+    if keys is not None and upper:
         D1 = dropout_mask(keys[0], keep_prob, A.shape, A.dtype)
         A = A * D1
-    for l, layer in enumerate(upper, start=1):
-        A, cache = linear_activation_forward(A, layer["W"], layer["b"], activations[l])
-        if keys is not None and l < L - 1:
-            D = dropout_mask(keys[l], keep_prob, A.shape, A.dtype)
-            A, cache = A * D, cache._replace(D=D)
-        caches.append(cache)
+    A, caches = forward_layers(
+        A, upper, activations, keep_prob=keep_prob, keys=keys, start=1
+    )
     return A, D1, caches
 
 
@@ -176,19 +172,11 @@ def _rest_manual(Z1, upper, Y, activations, lambd, keep_prob, keys):
     cost, (AL, D1, caches) = _rest_cost(
         Z1, upper, Y, activations, lambd, keep_prob, keys
     )
-    m = Y.shape[1]
-    last_Z = caches[-1].Z if caches else Z1
-    dZ = get_output(activations[-1]).dZ(last_Z, AL, Y)  # = AL - Y
-    grads = [None] * len(caches)
-    for l in reversed(range(len(caches))):  # caches[l] is layer l + 2
-        dA, grads[l] = linear_backward(dZ, caches[l])
-        Z, D = (Z1, D1) if l == 0 else (caches[l - 1].Z, caches[l - 1].D)
-        dA = dA if D is None else dA * D
-        dZ = dA * get_activation(activations[l]).derivative(Z)
-    if lambd is not None:
-        grads = [{"W": g["W"] + (lambd / m) * c.W, "b": g["b"]}
-                 for g, c in zip(grads, caches, strict=True)]  # fmt: skip
-    return cost, dZ / m, grads
+    first = LayerCache(None, None, None, Z1, D1)  # layer 1: only Z and D are read
+    all_caches = [first, *caches]
+    dZ = get_output(activations[-1]).dZ(all_caches[-1].Z, AL, Y)  # = AL - Y
+    dZ1, grads = backward_to_first_layer(dZ, all_caches, activations)
+    return cost, dZ1 / Y.shape[1], add_l2_grads(grads, caches, lambd)
 
 
 def _rest_autodiff(Z1, upper, Y, activations, lambd, keep_prob, keys):
