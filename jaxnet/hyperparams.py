@@ -165,10 +165,7 @@ def check_number(name: str, value, *, vector_ok: bool = False) -> np.ndarray:
     bad = ~(np.isfinite(array) & rule.valid(array))
     if np.any(bad):
         shown = float(array[bad].ravel()[0] if array.ndim else array)
-        hint = " (lower values train more slowly but safely)" * (
-            name == "learning_rate"
-        )
-        raise ValueError(f"{name} must be {rule.expected}; got {shown!r}{hint}")
+        raise ValueError(f"{name} must be {rule.expected}; got {shown!r}")
     return array
 
 
