@@ -1,17 +1,31 @@
 """Command line: ``python -m jaxnet.data {fetch,where}``.
 
 python -m jaxnet.data fetch catvnoncat --from URL_OR_DIR [--cache DIR]
+    [--timeout S] [--stall-timeout S]
 python -m jaxnet.data where [--data DIR]
 
+``fetch`` exits 1 if a file fails (too long, too short, too slow, stalled, not a
+regular file, wrong sha256) and 130 on Ctrl-C, leaving no partial file either way.
 ``where`` exits 1 if a file found has the wrong sha256 (and says how to re-fetch).
 """
 
 import argparse
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
-from jaxnet.data.fetch import DATASETS, FetchError, dataset_dest, fetch_file, sha256_of
+from jaxnet.data.fetch import (
+    DATASETS,
+    DEADLINE_S,
+    STALL_S,
+    FetchError,
+    dataset_dest,
+    fetch_file,
+    positive_seconds,
+    sha256_of,
+)
 from jaxnet.data.locate import (
     ENV_VAR,
     cache_dir,
@@ -19,6 +33,18 @@ from jaxnet.data.locate import (
     location_kind,
     missing_files,
 )
+
+
+def _seconds(flag: str):
+    def parse(text: str) -> float:
+        try:
+            return positive_seconds(text, flag)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a number of seconds > 0; got {text!r}"
+            ) from None
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,18 +61,58 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "--cache", default=None, help="root folder; files go to CACHE/<name>"
     )
+    fetch.add_argument(
+        "--timeout",
+        type=_seconds("--timeout"),
+        default=DEADLINE_S,
+        help=f"the whole fetch must end within S seconds (default {DEADLINE_S:g})",
+    )
+    fetch.add_argument(
+        "--stall-timeout",
+        type=_seconds("--stall-timeout"),
+        default=STALL_S,
+        help=f"give up when a source sends nothing for S s (default {STALL_S:g})",
+    )
     where = sub.add_parser("where", help="show the search order and what is found")
     where.add_argument("--data", default=None, help="explicit data_dir to search first")
     return parser
 
 
-def run_fetch(name: str, source: str, cache) -> int:
+def run_fetch(
+    name: str,
+    source: str,
+    cache,
+    deadline_s: float = DEADLINE_S,
+    stall_s: float = STALL_S,
+) -> int:
+    """Fetch every file of ``name``; 0 if all are in place, 1 if any failed.
+
+    Ctrl-C prints one line and returns 130; the file being fetched is not
+    installed and its temporary file is removed (`fetch_file`).
+    """
     dest = dataset_dest(name, cache)
-    print(f"fetching {name} from {source} into {dest}")
+    print(f"fetching {name} from {source} into {dest}", flush=True)
+    deadline = time.monotonic() + deadline_s
     failures = 0
     for filename, sha256 in DATASETS[name].items():
+        left = max(deadline - time.monotonic(), 1e-9)
         try:
-            status = fetch_file(source, name, filename, sha256, dest)
+            status = fetch_file(
+                source,
+                name,
+                filename,
+                sha256,
+                dest,
+                deadline_s=left,
+                stall_s=stall_s,
+            )
+        except KeyboardInterrupt:
+            print(
+                f"interrupted while fetching {filename}; it was not installed and "
+                "no partial file was left",
+                file=sys.stderr,
+            )
+            return 128 + signal.SIGINT
         except FetchError as e:
             print(f"  FAILED  {e}", file=sys.stderr)
             failures += 1
@@ -134,9 +200,15 @@ def run_where(data_dir) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "fetch":
-        return run_fetch(args.name, args.source, args.cache)
+        return run_fetch(
+            args.name, args.source, args.cache, args.timeout, args.stall_timeout
+        )
     return run_where(args.data)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # outside a transfer (run_fetch handles those)
+        print("interrupted", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
