@@ -10,14 +10,36 @@ K an XLA_FLAGS that forces K host (CPU) devices. Output lines are prefixed
 "[i] "; with --log-dir DIR only process 0 writes to the terminal and process i
 to DIR/process-i.log.
 
-If a copy fails, on Ctrl-C, on SIGTERM or after --timeout, every copy is stopped
-with its own children (SIGTERM to its process group, SIGKILL after a grace
-period), and the launcher exits with the first non-zero status (124 for the
-timeout, 128 + signal for a signal).
+If a copy fails, on Ctrl-C, on SIGTERM, on SIGHUP (the terminal was closed) or
+after --timeout, every copy is stopped with its own children (SIGTERM to its
+process group, SIGKILL after a grace period), and the launcher exits with the
+first non-zero status (124 for the timeout, 128 + signal for a signal: 129 for
+SIGHUP, 130 for Ctrl-C, 143 for SIGTERM; 127 if the command cannot be started).
+
+The copies also die with the launcher when it is killed outright (SIGKILL, a
+crash), in two independent ways:
+
+- a watchdog: a small stdlib-only Python process in its own session reads a pipe
+  whose only writer is the launcher. When the launcher ends for any reason the
+  kernel closes the pipe; unless the launcher said "done" first, the watchdog
+  stops every copy's process group (SIGTERM, then SIGKILL after the grace
+  period), so the copies' own children go too. It works on every POSIX system.
+- on Linux, each copy also asks the kernel for SIGTERM when its parent dies
+  (``prctl(PR_SET_PDEATHSIG)``, set in the child before the command starts).
+  The kernel sends it when the *thread* that started the copy ends; `launch`
+  starts and waits for its copies in the calling thread, so that thread lives as
+  long as the copies. This covers a copy even if the watchdog is killed too, but
+  not the copy's own children (that is the watchdog's job).
+
+Command-line mistakes (``--processes 0``, a non-integer, no command) end in one
+line ``python -m jaxnet.launch: error: ...`` and exit status 2.
 """
 
 import argparse
 import contextlib
+import ctypes
+import math
+import operator
 import os
 import signal
 import socket
@@ -25,18 +47,100 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from jaxnet.distributed import ENV_VARS, FORCE_DEVICES_FLAG
 
 TIMEOUT_STATUS = 124
+NOT_STARTED_STATUS = 127
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # stop the copies, exit 128 + signum
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+# The watchdog (see the module docstring), run as ``python -I -c`` so that it
+# imports only the standard library. stdin: "+PGID" per copy, "done" at the end.
+_WATCHDOG = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+grace, groups = float(sys.argv[1]), set()
+for line in sys.stdin:
+    if line.strip() == "done":
+        sys.exit(0)
+    if line.startswith("+"):
+        groups.add(int(line[1:]))
+def alive(group):
+    try:
+        os.killpg(group, 0)
+    except OSError:
+        return False
+    return True
+if any(map(alive, groups)):
+    print("[launch] the launcher is gone; stopping its copies", file=sys.stderr)
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for group in groups:
+        try:
+            os.killpg(group, sig)
+        except OSError:
+            pass
+    deadline = time.monotonic() + grace
+    while any(map(alive, groups)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+"""
 
 
 class _SignalledError(Exception):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.status = 128 + signum
+
+
+class _Watchdog:
+    """Stops the copies' process groups if the launcher dies without saying done."""
+
+    def __init__(self, grace: float):
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _WATCHDOG, repr(float(grace))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # no Ctrl-C or hang-up from the terminal
+        )
+
+    def _say(self, line: str) -> None:
+        with contextlib.suppress(OSError):  # it is gone: nothing to tell
+            self._proc.stdin.write(f"{line}\n".encode())
+            self._proc.stdin.flush()
+
+    def watch(self, group: int) -> None:
+        self._say(f"+{group}")
+
+    def done(self) -> None:
+        """The copies are stopped; let the watchdog exit without acting."""
+        self._say("done")
+        with contextlib.suppress(OSError):
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a preexec_fn: SIGTERM this child when the launcher dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent, sigterm = os.getpid(), int(signal.SIGTERM)
+
+    def set_parent_death_signal() -> None:  # runs in the child, before exec
+        if prctl(PR_SET_PDEATHSIG, sigterm, 0, 0, 0) == 0 and os.getppid() != parent:
+            os.kill(os.getpid(), sigterm)  # the launcher died before the prctl
+
+    return set_parent_death_signal
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -122,6 +226,7 @@ def launch(
     """
     if not command:
         raise ValueError("no command to launch; put it after --")
+    processes = operator.index(processes)
     if processes < 1:
         raise ValueError(f"--processes must be >= 1; got {processes}")
     out = sys.stdout if out is None else out
@@ -137,26 +242,40 @@ def launch(
         raise _SignalledError(signum)
 
     in_main = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGTERM, on_signal) if in_main else None
+    old = {}
+    if in_main:
+        old = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+    watchdog = None
     try:
-        for i in range(processes):
+        watchdog = _Watchdog(grace)
+        die_with_parent = _die_with_parent()
+        for i in range(processes):  # every copy before any thread (preexec_fn)
             env = process_env(i, processes, coordinator, devices_per_process)
             target = _output(i, log_dir)
-            proc = subprocess.Popen(
-                list(command),
-                env=env,
-                stdout=target,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            try:
+                proc = subprocess.Popen(
+                    list(command),
+                    env=env,
+                    stdout=target,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=die_with_parent,
+                )
+            except OSError as e:
+                print(f"[launch] cannot start {command[0]!r}: {e}", file=sys.stderr)
+                status = NOT_STARTED_STATUS
+                break
+            finally:
+                if target not in (subprocess.PIPE, None):
+                    target.close()  # the child holds its own descriptor
             procs.append(proc)
-            if target is subprocess.PIPE:
+            watchdog.watch(proc.pid)  # its process group (new session)
+        for i, proc in enumerate(procs):
+            if proc.stdout is not None:
                 args = (proc.stdout, f"[{i}] ", out, lock)
                 thread = threading.Thread(target=_stream, args=args, daemon=True)
                 thread.start()
                 threads.append(thread)
-            elif target is not None:
-                target.close()  # the child holds its own descriptor
         start = time.monotonic()
         while status == 0 and any(proc.poll() is None for proc in procs):
             if timeout is not None and time.monotonic() - start > timeout:
@@ -177,11 +296,13 @@ def launch(
     except _SignalledError as stop:
         status = stop.status
     finally:
-        if in_main:  # a second SIGTERM must not cut the clean-up short
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in old:  # a second SIGTERM or SIGHUP must not cut the clean-up
+            signal.signal(signum, signal.SIG_IGN)
         _stop(procs, grace)
-        if in_main:
-            signal.signal(signal.SIGTERM, old)
+        if watchdog is not None:
+            watchdog.done()
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
         for thread in threads:
             thread.join(timeout=grace)
     if status == 0:
@@ -190,33 +311,81 @@ def launch(
     return status
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _integer(low: int, high: int | None = None):
+    """An argparse type: an integer in [low, high]."""
+    bounds = f">= {low}" if high is None else f"in {low}..{high}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"expected an integer {bounds}; got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds > 0; got {text!r}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m jaxnet.launch",
         description="Run N copies of a command as one multi-process JAX program.",
     )
-    parser.add_argument("--processes", type=int, required=True)
+    parser.add_argument(
+        "--processes", type=_integer(1), required=True, help="how many copies (>= 1)"
+    )
     parser.add_argument(
         "--devices-per-process",
-        type=int,
+        type=_integer(1),
         default=None,
         help="force this many host (CPU) devices in each copy (XLA_FLAGS)",
     )
-    parser.add_argument("--port", type=int, default=None, help="default: a free one")
+    parser.add_argument(
+        "--port", type=_integer(1, 65535), default=None, help="default: a free one"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="the coordinator's address")
     parser.add_argument(
         "--log-dir", default=None, help="show process 0; i to DIR/process-i.log"
     )
     parser.add_argument(
-        "--timeout", type=float, default=None, help="stop all after this many s"
+        "--timeout", type=_seconds, default=None, help="stop all after this many s"
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error(
+            "no command to launch; put it after --, e.g. "
+            "python -m jaxnet.launch --processes 2 -- python -m experiments.digits"
+        )
     return launch(
         command,
         args.processes,

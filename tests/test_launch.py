@@ -42,8 +42,8 @@ def recorded_pids(folder: Path) -> list[int]:
     return [int(p) for f in folder.glob("pids-*") for p in f.read_text().split()]
 
 
-def assert_all_gone(pids: list[int]) -> None:
-    deadline = time.monotonic() + 5
+def assert_all_gone(pids: list[int], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
     while any(map(alive, pids)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [pid for pid in pids if alive(pid)], "processes outlived the launcher"
@@ -92,7 +92,11 @@ def test_timeout_stops_everything(tmp_path):
     assert_all_gone(recorded_pids(tmp_path))
 
 
-def test_sigterm_to_the_launcher_stops_every_copy(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_a_signal_to_the_launcher_stops_every_copy(tmp_path, signum):
+    """SIGTERM and SIGHUP (terminal closed) stop the copies and their children;
+    so does SIGKILL, which the launcher never sees (the watchdog and, on Linux,
+    PR_SET_PDEATHSIG do it). Each copy has a child (4 processes in all)."""
     args = [sys.executable, "-m", "jaxnet.launch", "--processes", "2", "--"]
     launcher = subprocess.Popen(
         [*args, *WORKER, "sleep_or_fail", str(tmp_path)],
@@ -104,9 +108,11 @@ def test_sigterm_to_the_launcher_stops_every_copy(tmp_path):
         while len(recorded_pids(tmp_path)) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(recorded_pids(tmp_path)) == 4, "the copies did not start"
-        launcher.send_signal(signal.SIGTERM)
-        assert launcher.wait(timeout=20) == 128 + signal.SIGTERM
-        assert_all_gone(recorded_pids(tmp_path))
+        launcher.send_signal(signum)
+        assert launcher.wait(timeout=20) == (
+            -signum if signum == signal.SIGKILL else 128 + signum
+        )
+        assert_all_gone(recorded_pids(tmp_path), within=2.0)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(launcher.pid, signal.SIGKILL)
@@ -119,5 +125,95 @@ def test_sigterm_to_the_launcher_stops_every_copy(tmp_path):
 def test_main_returns_the_command_status():
     command = [sys.executable, "-c", "import sys; sys.exit(5)"]
     assert main(["--processes", "1", "--", *command]) == 5
-    with pytest.raises(ValueError, match="no command"):
-        main(["--processes", "1"])
+
+
+def test_a_command_that_cannot_start_is_one_line(tmp_path, capfd):
+    assert main(["--processes", "2", "--", str(tmp_path / "nope")]) == 127
+    err = capfd.readouterr().err
+    assert err.splitlines() == [
+        f"[launch] cannot start {str(tmp_path / 'nope')!r}: [Errno 2] No such file "
+        f"or directory: {str(tmp_path / 'nope')!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--processes", "0", "--", "true"], "--processes: expected an integer >= 1"),
+        (["--processes", "-2", "--", "true"], "--processes: expected an integer >= 1"),
+        (["--processes", "2.5", "--", "true"], "expected an integer >= 1; got '2.5'"),
+        (["--processes", "two", "--", "true"], "expected an integer >= 1; got 'two'"),
+        (["--processes", "2"], "no command to launch; put it after --"),
+        (["--processes", "2", "--"], "no command to launch; put it after --"),
+        (["--", "true"], "the following arguments are required: --processes"),
+        (
+            ["--processes", "1", "--devices-per-process", "0", "--", "true"],
+            "--devices-per-process: expected an integer >= 1; got '0'",
+        ),
+        (
+            ["--processes", "1", "--port", "70000", "--", "true"],
+            "--port: expected an integer in 1..65535; got '70000'",
+        ),
+        (
+            ["--processes", "1", "--timeout", "nan", "--", "true"],
+            "--timeout: expected a number of seconds > 0; got 'nan'",
+        ),
+    ],
+)
+def test_argument_mistakes_are_one_line_and_status_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert line.startswith("python -m jaxnet.launch: error: ") and message in line
+    assert captured.out == ""
+
+
+def test_an_argument_mistake_from_the_shell_is_one_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxnet.launch", "--processes", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("python -m jaxnet.launch: error: argument --proc")
+    assert len(done.stderr.splitlines()) == 1 and done.stdout == ""
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only"
+)
+def test_copies_die_with_the_launcher_without_the_watchdog(tmp_path):
+    """Kill the watchdog first, then SIGKILL the launcher: PR_SET_PDEATHSIG alone
+    must stop the copies (their own children are the watchdog's job)."""
+    args = [sys.executable, "-m", "jaxnet.launch", "--processes", "2", "--"]
+    launcher = subprocess.Popen(
+        [*args, *WORKER, "sleep_or_fail", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(recorded_pids(tmp_path)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(recorded_pids(tmp_path)) == 4, "the copies did not start"
+        copies = [int(f.read_text().split()[0]) for f in tmp_path.glob("pids-*")]
+        (watchdog,) = set(_children(launcher.pid)) - set(copies)
+        os.kill(watchdog, signal.SIGKILL)
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=20)
+        assert_all_gone(copies, within=2.0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)
+        for pid in recorded_pids(tmp_path):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        launcher.wait()
