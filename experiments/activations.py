@@ -86,6 +86,8 @@ def build_parser():
         "python -m experiments.activations", __doc__,
         iterations=None, learning_rate=None, init=None, optimizer="gd", seed=0,
         num_seeds=10, dtype="float32", print_every=0, data=None, resume=False,
+        unset=dict.fromkeys(("iterations", "learning_rate", "init"),
+                            "each data set's own (cats / flower, below)"),
     )  # fmt: skip
     parser.add_argument(
         "--activations",

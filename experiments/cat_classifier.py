@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common
+from experiments import cli, common, records
 from experiments.runs import fingerprint, train_checkpointed
 from jaxnet import distributed
 from jaxnet.checkpoint import load_checkpoint
@@ -74,6 +74,10 @@ def build_parser():
         layer_dims=None, hidden="relu", init=None, seed=None, optimizer="gd",
         momentum=0.9, batch_size=None, l2=0.0, keep_prob=1.0, print_every=100,
         data=None, devices=1,
+        unset={**dict.fromkeys(("iterations", "learning_rate", "init"),
+                               "each model's course value"),
+               "layer_dims": "12288,20,7,5,1 (the deep model)",
+               "seed": "0; 1 with --course-init, the notebooks' np.random.seed"},
     )  # fmt: skip
     p.add_argument(
         "--model", choices=[*MODELS, "all"], default="all", help="which models"
@@ -87,7 +91,8 @@ def build_parser():
     p.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="model for --predict (default: the newest run's deep model)",
+        help="model file for --predict (default: the newest run's model named by "
+        "--model; deep for --model all)",
     )
     return p
 
@@ -175,7 +180,7 @@ def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags, mesh) -> 
         name, params, X, Y, path=path, hyper=hyper,
         num_iterations=cfg["iterations"], meta=meta, resume=bool(args.resume),
         stop=stop, print_every=args.print_every,
-        progress=distributed.is_main_process() and not args.no_progress,
+        progress=distributed.is_main_process() and cli.show_progress(args),
         unit="epoch" if args.batch_size else "iteration",
     )  # fmt: skip
     return model_metrics(name, cfg, data, result, finished, path, args)
@@ -185,21 +190,29 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
     acts = tuple(cfg["activations"])
     params = distributed.gather(result.params)  # whole, on this process's host
     dtype = jax.tree.leaves(params)[0].dtype
-    splits, probs = {}, None
+    splits, probs, predicted = {}, None, {}
     for split, X, Y in (("train", data.X_train, data.Y_train),
                         ("test", data.X_test, data.Y_test)):  # fmt: skip
         # One compiled forward per split; the sigmoid output predicts A > 0.5.
         probs = np.asarray(PROBA(params, jnp.asarray(X, dtype), acts))[0]
+        predicted[split] = (probs > 0.5).astype(int)
         splits[split] = common.accuracy_record(
             common.count_correct(probs > 0.5, Y[0].astype(bool)), Y.shape[1]
         )
+    collapsed = records.collapse(
+        result.costs, params, jnp.asarray(data.X_train, dtype), acts,
+        predicted["train"], list(data.classes),
+    )  # fmt: skip
+    if collapsed is not None:
+        print(f"{name}: {collapsed['hint']}")
     metrics = {
         "layer_dims": cfg["layer_dims"], "activations": list(acts),
         "init": "course" if args.course_init else cfg["init"],
         "iterations": cfg["iterations"], "iterations_done": result.iterations_done,
         "learning_rate": cfg["learning_rate"], "finished": finished,
         "costs": cost_checkpoints(result.costs, args.print_every),
-        "final_cost": float(result.costs[-1]) if len(result.costs) else None,
+        "cost_curve": records.cost_curve(result.costs),
+        "final_cost": result.final_cost,
         "train_accuracy": splits["train"]["accuracy"],
         "test_accuracy": splits["test"]["accuracy"],
         "train": splits["train"], "test": splits["test"],
@@ -207,7 +220,7 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
         "train_seconds": result.train_seconds,
         "checkpoint": str(ckpt_path), "diverged": result.diverged,
         "interrupted": result.interrupted, "stop_reason": result.stop_reason,
-        "message": result.message,
+        "message": result.message, "collapse": collapsed,
     }  # fmt: skip
     return metrics, {"costs": result.costs, "test_probs": probs}
 
@@ -287,20 +300,31 @@ def load_image(path, size: int = IMAGE_SIZE) -> np.ndarray:
     return pixels.reshape(-1, 1).astype(np.float64) / 255
 
 
-def predict_image(image_path, checkpoint_path=None) -> dict:
-    """Classify one image with a saved model, as the course's "your own image"."""
+def predict_image(image_path, checkpoint_path=None, model=None) -> dict:
+    """Classify one image with a saved model, as the course's "your own image".
+
+    ``model`` ("logistic", "two_layer", "deep" or None for deep) picks the
+    newest run's model of that name; with ``checkpoint_path`` it must be the
+    model the checkpoint holds (else ValueError)."""
     if checkpoint_path is None:
-        found = sorted(Path("runs").glob("cat_classifier-*/deep.npz"),
+        wanted = model or "deep"
+        found = sorted(Path("runs").glob(f"cat_classifier-*/{wanted}.npz"),
                        key=lambda p: p.stat().st_mtime)  # fmt: skip
         if not found:
             raise FileNotFoundError(
-                "--predict needs a trained model: pass --checkpoint PATH, or train "
-                "one first with: python -m experiments.cat_classifier"
+                f"--predict needs a trained {wanted} model: pass --checkpoint PATH, "
+                "or train one first with: python -m experiments.cat_classifier"
             )
         checkpoint_path = found[-1]
-        print(f"using the newest run's deep model: {checkpoint_path}")
+        print(f"using the newest run's {wanted} model: {checkpoint_path}")
     params, info = load_checkpoint(checkpoint_path)
     meta = info["metadata"]
+    if model is not None and meta.get("model", model) != model:
+        raise ValueError(
+            f"--checkpoint {checkpoint_path} holds the {meta['model']} model, not "
+            f"--model {model}: pass that model's file (RUN_DIR/{model}.npz) or drop "
+            "--model"
+        )
     if meta.get("iterations_done", 1) == 0 or meta.get("finished") is False:
         print(
             f"warning: {checkpoint_path} is not a finished model "
@@ -334,7 +358,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     cli.apply_resume(parser, args, RUN_FLAGS)
     if args.predict:
-        return predict_image(args.predict, args.checkpoint)
+        model = None if args.model == "all" else args.model
+        return predict_image(args.predict, args.checkpoint, model)
     check_flags(args, parser)
     dtype = common.set_dtype(args.dtype)
     data = load_catvnoncat(args.data)  # a missing dataset creates no run folder
@@ -346,7 +371,7 @@ def main(argv=None) -> dict:
         else common.make_run_dir(args.out, "cat_classifier", args.overwrite)
     )
     names = list(MODELS) if args.model == "all" else [args.model]
-    key = jax.random.key(0 if args.seed is None else args.seed)
+    seed = 0 if args.seed is None else args.seed
     flags = {k: getattr(args, k) for k in RUN_FLAGS}
     models, curves, probs = {}, {}, {}
     metrics = {
@@ -365,8 +390,9 @@ def main(argv=None) -> dict:
     }  # fmt: skip
     common.write_json(run_dir / "metrics.json", metrics)  # resumable from now on
     with StopOnSignal() as stop:
-        for name, model_key in zip(names, jax.random.split(key, len(names)),
-                                   strict=True):  # fmt: skip
+        for name in names:
+            # The model's own key: the same numbers whatever runs beside it.
+            model_key = records.model_key(seed, name)
             cfg = model_config(name, args)
             out, extra = train_one(
                 name, cfg, data, args, dtype, model_key, run_dir, stop, flags, mesh

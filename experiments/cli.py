@@ -13,11 +13,19 @@ Choices come from the library's tables (``OPTIMIZERS``, ``ACTIVATIONS``,
 ``INIT_SCALES``, ``GRAD_SOURCES``) and values are checked by the library's own
 rules (``jaxnet.hyperparams``), so ``--learning-rate 0`` or ``--iterations 2.5``
 is a usage error before anything runs, and no run folder is created. Every
-flag's default is shown by ``--help``.
+flag's default is shown by ``--help`` once, as its value (a list as the flag
+takes it, 784,256,10), or, for a default of None, what None means there
+(``NONE_MEANS``, or the experiment's own words: ``build_parser(unset=...)``).
+The epilog states the exit statuses (``experiments.common.EXIT_HELP``).
+
+The progress bar follows tqdm's convention: on stderr, shown only when stderr
+is a terminal, unless --progress asks for it (--no-progress hides it); the
+printed costs go to stdout (``show_progress``).
 """
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -123,7 +131,7 @@ FLAGS: dict[str, tuple[str, dict]] = {
         "--batch-size",
         dict(
             type=_count("batch_size"),
-            help="minibatch size (default: full batch, as the lecture)",
+            help="minibatch size",
         ),
     ),
     "l2": ("--l2", dict(type=_number("lambd"), help="L2 strength lambda (>= 0)")),
@@ -188,9 +196,9 @@ FLAGS: dict[str, tuple[str, dict]] = {
     ),
     "data": (
         "--data",
-        dict(help="dataset folder (default: $JAXNET_DATA, then the cache)"),
+        dict(help="dataset folder"),
     ),
-    "out": ("--out", dict(help="run folder (default: runs/<study>-<time>)")),
+    "out": ("--out", dict(help="run folder")),
     "print_every": (
         "--print-every",
         dict(
@@ -204,6 +212,13 @@ FLAGS: dict[str, tuple[str, dict]] = {
     "no_progress": (
         "--no-progress",
         dict(action="store_true", help="hide the progress bar"),
+    ),
+    "progress": (
+        "--progress",
+        dict(
+            action="store_true",
+            help="show the progress bar (on stderr) even when stderr is not a terminal",
+        ),
     ),
     "no_plots": ("--no-plots", dict(action="store_true", help="write no PNG plots")),
     "resume": (
@@ -219,20 +234,75 @@ FLAGS: dict[str, tuple[str, dict]] = {
 }
 
 
-def build_parser(prog: str, doc: str | None, **defaults) -> argparse.ArgumentParser:
+# What a default of None means, for the shared flags where it has one meaning.
+NONE_MEANS = {
+    "batch_size": "full batch, as the lecture",
+    "data": "$JAXNET_DATA, then the cache",
+    "out": "runs/<study>-<time>",
+    "resume": "start a new run",
+}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" once: not for None, flags, or help that says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (
+            "(default:" in text
+            or action.default is None
+            or action.default is argparse.SUPPRESS
+            or isinstance(action.default, bool)
+        ):
+            return text
+        return super()._get_help_string(action)
+
+
+def show_default(value) -> str:
+    """A default as the flag takes it: lists comma-separated, numbers with %g."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(show_default(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def show_progress(args) -> bool:
+    """Whether to draw the bar: --progress, else stderr is a terminal and no
+    --no-progress (tqdm's convention)."""
+    if getattr(args, "progress", False):
+        return True
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def build_parser(
+    prog: str, doc: str | None, *, unset: dict | None = None, **defaults
+) -> argparse.ArgumentParser:
     """A parser with the shared flags named in ``defaults`` (name=default).
 
-    ``--help`` shows every default. The flags --out, --overwrite, --resume,
-    --no-plots and --no-progress are always present; pass ``resume=False`` to
-    leave --resume out for studies that have nothing to resume.
+    ``--help`` shows every default once; for a default of None it shows what
+    None means: ``unset[name]`` (the experiment's words), else ``NONE_MEANS``.
+    The flags --out, --overwrite, --resume, --no-plots, --progress and
+    --no-progress are always present; pass ``resume=False`` to leave --resume
+    out for studies that have nothing to resume.
+
+    Raises:
+        ValueError: a default of None whose meaning is not given (a bug).
     """
+    from experiments.common import EXIT_HELP
+
+    unset = {**NONE_MEANS, **(unset or {})}
     description = (doc or "").strip().splitlines()[0] if doc else None
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
+        epilog=EXIT_HELP,
     )
-    always = {"out": None, "overwrite": False, "no_plots": False, "no_progress": False}
+    always = {
+        "out": None, "overwrite": False, "no_plots": False, "progress": False,
+        "no_progress": False,
+    }  # fmt: skip
     if defaults.pop("resume", True) is not False:
         always["resume"] = None
     for name, default in {**defaults, **always}.items():
@@ -240,6 +310,11 @@ def build_parser(prog: str, doc: str | None, **defaults) -> argparse.ArgumentPar
         kwargs = dict(kwargs)
         if kwargs.get("action") != "store_true":
             kwargs["default"] = default
+            if default is None and name not in unset:
+                raise ValueError(f"{flag}: say what its default of None means")
+            shown = unset[name] if default is None else show_default(default)
+            shown = shown.replace("%", "%%")  # argparse formats help with %
+            kwargs["help"] = f"{kwargs['help']} (default: {shown})"
         parser.add_argument(flag, dest=name.removesuffix("_list"), **kwargs)
     return parser
 

@@ -5,6 +5,13 @@ run: its folder (never silently reused), its record (metrics.json in one
 schema: {"config", "dataset", "models"}), and the command-line wrapper that
 turns expected errors into one clean message and signals into exit codes.
 
+Exit status (``EXIT_HELP``, shown by every experiment's ``--help``): 0 when
+every model finished; 3 when the run finished but some model diverged (its
+cost became non-finite or rose far above J_0: the model kept is its last good
+parameters, and metrics.json says "diverged": true); 130 / 143 after Ctrl-C /
+SIGTERM (before 3); 1 for an error (one line "error: ..."); 2 for a usage
+error.
+
 Several processes (``python -m jaxnet.launch``): ``join_processes`` joins them,
 and only process 0 prints, plots and writes files; the run folder, JSON and
 plot helpers here do nothing on the others.
@@ -39,6 +46,12 @@ def set_dtype(name: str):
 
 
 RUN_FILES = ("metrics.json", "*.npz", "*.png")
+EXIT_DIVERGED = 3
+EXIT_HELP = (
+    "exit status: 0 all models finished; 3 a model diverged (its last good "
+    "parameters are kept; metrics.json says which); 130 / 143 stopped by Ctrl-C "
+    "/ SIGTERM (resumable); 1 error; 2 usage error"
+)
 
 
 class RunFolderError(ValueError):
@@ -184,17 +197,27 @@ def finish_run(run_dir: Path, metrics: dict, stop=None, study: str = "") -> dict
     Every experiment ends here, so each run folder holds its metrics.json and
     ``main`` returns the same dict, with ``run_dir`` added and, after a signal
     (``stop``, a ``jaxnet.interrupts.StopOnSignal``), "exit_code" 130 / 143 and
-    the command that resumes the run printed.
+    the command that resumes the run printed; else "exit_code" 3 when a model
+    diverged (``EXIT_DIVERGED``, said on stdout), 0 otherwise.
     """
-    exit_code = 0
+    exit_code = EXIT_DIVERGED if diverged_models(metrics) else 0
     if stop is not None and stop():
         metrics = {**metrics, "interrupted": True, "signal": stop.name}
         exit_code = stop.exit_code
         print(f"\n{stop.name}: stopped with the work so far saved. Resume with:")
         print(f"  python -m experiments.{study} --resume {run_dir}")
     write_json(Path(run_dir) / "metrics.json", metrics)
+    if exit_code == EXIT_DIVERGED:
+        names = ", ".join(diverged_models(metrics))
+        print(f"diverged: {names} (exit status {EXIT_DIVERGED})")
     print(f"run folder: {run_dir}")
     return {**metrics, "run_dir": str(run_dir), "exit_code": exit_code}
+
+
+def diverged_models(metrics: dict) -> list[str]:
+    """The names of the models in metrics["models"] marked "diverged": true."""
+    models = metrics.get("models", {})
+    return [k for k, m in models.items() if isinstance(m, dict) and m.get("diverged")]
 
 
 def save_figure(fig, path, dpi: int = 100) -> None:

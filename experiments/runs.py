@@ -21,6 +21,7 @@ import numpy as np
 from jaxnet import distributed
 from jaxnet.boundary import prepare
 from jaxnet.checkpoint import load_checkpoint, save_checkpoint
+from jaxnet.deep import model_cost
 from jaxnet.driver import RunResult
 from jaxnet.params import layer_dims_of
 from jaxnet.runner import train_loop
@@ -103,6 +104,9 @@ def train_checkpointed(
         if info["metadata"].get("finished"):
             print(f"\n== {name}: finished in {path}; not trained again")
             result = RunResult(state.params, state, costs, done, 0.0, 0.0, False, False)
+            lambd = hyper.get("lambd") or None  # J of the saved params, as drive's
+            final = model_cost(state.params, X, Y, activations, lambd=lambd)
+            result = result._replace(final_cost=float(final))
             return result, True
         print(f"\n== {name}: resuming at {unit} {done} from {path}")
         start = (state, done, costs)

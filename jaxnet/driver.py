@@ -20,6 +20,12 @@ experiments) is a thin use of this module:
   chunks: process 0's timing sizes them, and any process's stop request stops
   all (their collectives must match).
 
+The final cost (``RunResult.final_cost``) is J of the parameters returned, one
+forward pass after the run: ``costs[i]`` is J before update i, so the last
+recorded cost is J before the last update, not J of what the run returns (for
+a diverged run, not even close). It is the lecture's J on the whole training
+set without dropout, with the L2 term when the run has one.
+
 Stopping rules (``RunResult.stop_reason``): "non-finite" and "diverged"
 (``jaxnet.stopping``: the run keeps the last parameters whose cost was good),
 and "interrupted": ``should_stop()`` said so between chunks (a signal, see
@@ -37,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxnet.deep import model_cost
 from jaxnet.distributed import agree_on_chunk, gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
 from jaxnet.steps import TrainState, run_up_to
@@ -63,6 +70,9 @@ class RunResult(NamedTuple):
         interrupted: ``should_stop`` stopped the run.
         stop_reason: None (finished), "non-finite", "diverged" or "interrupted".
         message: a sentence for the user when the run stopped early.
+        final_cost: J of ``params`` (one forward pass on the whole training
+            set, no dropout, with the L2 term if any; see the module doc); a
+            float, (N,) numpy for a sweep, None when the driver was not given X.
     """
 
     params: object
@@ -75,6 +85,7 @@ class RunResult(NamedTuple):
     interrupted: bool
     stop_reason: str | None = None
     message: str = ""
+    final_cost: float | np.ndarray | None = None
 
 
 def _all_finite(tree) -> jax.Array:
@@ -100,6 +111,22 @@ def chunk_program(config: TrainConfig, capacity: int, vmapped: bool = False):
     if vmapped:
         run = jax.vmap(run, in_axes=(0, 0, form.model_axes, None, None))
     return jax.jit(run)
+
+
+@functools.cache
+def cost_program(config: TrainConfig, vmapped: bool = False):
+    """``cost(params, hp, X, Y) -> J``, jitted: the lecture's J of dense params
+    on the whole (X, Y), no dropout, with lambd / (2m) sum ||W||^2 when the
+    config has L2. With ``vmapped`` params and hp carry the model axis and J is
+    (N,)."""
+
+    def cost(params, hp, X, Y):
+        lambd = hp.lambd if config.l2 else None
+        return model_cost(params, X, Y, config.activations, lambd=lambd)
+
+    if vmapped:
+        cost = jax.vmap(cost, in_axes=(0, 0, None, None))
+    return jax.jit(cost)
 
 
 _COMPILED: dict = {}
@@ -146,6 +173,7 @@ def drive(
     vmapped: bool = False,
     single_chunk: bool = False,
     check: bool = True,
+    X=None,
 ) -> RunResult:
     """Run iterations start_iteration .. num_iterations - 1 from ``state``.
 
@@ -166,6 +194,8 @@ def drive(
             (N, iterations).
         single_chunk: run everything as one chunk (``fit``: no host round trip).
         check: apply the stopping rules (``fit`` returns the raw run instead).
+        X: the dense training inputs (n_x, m); given, the result's
+            ``final_cost`` is J of the returned params (see the module doc).
     """
     print_fn = print_fn or (lambda line: tqdm.write(line, file=sys.stdout))
     form = FIRST_LAYERS[config.first_layer]
@@ -224,18 +254,23 @@ def drive(
             previous = (state, done)
             state = new_state
             costs.append(chunk_costs)
+            bar.update(n)  # before the chunk's cost lines, which redraw the bar
             _print_costs(print_fn, print_every, unit, chunk_costs, done, num_iterations)
             done += n
-            bar.update(n)
             if on_chunk is not None:
                 on_chunk(leave(state, data), done, np.concatenate(costs, axis=-1))
             if not single_chunk:
                 steps = _steps_per_chunk(seconds / n, max_chunk_seconds, capacity)
     finally:
+        bar.refresh()  # the last count is drawn, not the last one timed
         bar.close()
     if message:
         print_fn(message)
     state = leave(state, data)
+    final = None
+    if X is not None:
+        final = gather(cost_program(config, vmapped)(state.params, hp, X, Y))
+        final = np.asarray(final) if vmapped else float(final)
     return RunResult(
         state.params,
         state,
@@ -247,6 +282,7 @@ def drive(
         reason == "interrupted",
         reason,
         message,
+        final,
     )
 
 

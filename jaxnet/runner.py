@@ -93,7 +93,7 @@ def train_loop(
         run.config, run.state, run.hp, run.data, run.Y,
         num_iterations=num_iterations, start_iteration=start, past_costs=past,
         print_every=print_every, progress=progress, desc=desc, unit=unit,
-        on_chunk=callback, should_stop=should_stop, print_fn=print_fn,
+        on_chunk=callback, should_stop=should_stop, print_fn=print_fn, X=run.X,
     )  # fmt: skip
 
 

@@ -180,7 +180,7 @@ def sweep(
         run.config, run.state, run.hp, run.data, run.Y,
         num_iterations=num_iterations, print_every=print_every, progress=progress,
         desc=desc, should_stop=should_stop, on_chunk=on_chunk, vmapped=True,
-        single_chunk=not watched,
+        single_chunk=not watched, X=run.X,
     )  # fmt: skip
     acts = run.config.activations
     train_acc = test_acc = None
