@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common
+from experiments import cli, common, records
 from jaxnet.activations import ACTIVATIONS
 from jaxnet.data import load_catvnoncat, planar_flower
 from jaxnet.runner import cost_checkpoints
@@ -150,14 +150,14 @@ def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
         learning_rates=setting["learning_rate"], optimizer=args.optimizer,
         keys=keys, X_test=X_test, Y_test=Y_test,
         print_every=args.print_every or None, desc=hidden,
-        progress=not args.no_progress,
+        progress=cli.show_progress(args),
     )  # fmt: skip
     costs = np.asarray(result.costs)
     reached = iterations_to(costs, setting["level"])
     hits = [r for r in reached if r is not None]
     metrics = {
         "activations": list(activations),
-        "final_cost": common.summarize(costs[:, -1]),
+        "final_cost": common.summarize(result.run.final_cost),
         "iterations_to_level": {
             "level": setting["level"],
             "reached": f"{len(hits)}/{len(reached)}",
@@ -168,6 +168,9 @@ def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
         "train_accuracy": common.summarize(exact(result.train_accuracy, Y.shape[1])),
         "test_accuracy": common.summarize(exact(result.test_accuracy, Y_test.shape[1])),
         "finite": bool(np.isfinite(costs).all()),
+        "diverged": not bool(np.isfinite(costs).all()),
+        "cost_curve": records.cost_curve(costs.mean(axis=0)),
+        "cost_curve_of": f"the mean over the {len(seeds)} seeds",
         "costs": cost_checkpoints(costs.mean(axis=0), max(1, costs.shape[1] // 20)),
         "seconds": time.perf_counter() - start,
     }

@@ -215,9 +215,20 @@ def finish_run(run_dir: Path, metrics: dict, stop=None, study: str = "") -> dict
 
 
 def diverged_models(metrics: dict) -> list[str]:
-    """The names of the models in metrics["models"] marked "diverged": true."""
-    models = metrics.get("models", {})
-    return [k for k, m in models.items() if isinstance(m, dict) and m.get("diverged")]
+    """The names of the models in metrics["models"] marked "diverged": true
+    (a list of settings, as regularization's "results", names them by
+    "setting")."""
+    found = []
+    for name, model in metrics.get("models", {}).items():
+        if isinstance(model, dict) and model.get("diverged"):
+            found.append(name)
+        elif isinstance(model, list):
+            found += [
+                str(m.get("setting", name))
+                for m in model
+                if isinstance(m, dict) and m.get("diverged")
+            ]
+    return found
 
 
 def save_figure(fig, path, dpi: int = 100) -> None:

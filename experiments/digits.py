@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common
+from experiments import cli, common, records
 from experiments.runs import fingerprint, train_checkpointed
 from jaxnet import distributed
 from jaxnet.data import load_mnist_t10k, split_digits
@@ -150,7 +150,7 @@ def main(argv=None) -> dict:
             "digits", params, X_train, Y_train, path=run_dir / "digits.npz",
             hyper=hyper, num_iterations=args.epochs, meta=meta,
             resume=bool(args.resume), stop=stop, print_every=args.print_every,
-            progress=main_process and not args.no_progress, unit="epoch",
+            progress=main_process and cli.show_progress(args), unit="epoch",
         )  # fmt: skip
     params = distributed.gather(result.params)  # whole, on this process's host
 
@@ -180,6 +180,8 @@ def main(argv=None) -> dict:
         "finished": finished, "diverged": result.diverged,
         "interrupted": result.interrupted, "message": result.message,
         "costs": cost_checkpoints(result.costs, 1),
+        "cost_curve": records.cost_curve(result.costs),
+        "final_cost": result.final_cost, "stop_reason": result.stop_reason,
         "train": train, "test": test,
         "train_accuracy": train["accuracy"], "test_accuracy": test["accuracy"],
         "per_class_accuracy": per_class, "confusion": C.tolist(),

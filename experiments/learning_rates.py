@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common
+from experiments import cli, common, records
 from jaxnet.params import init_params
 from jaxnet.runner import cost_checkpoints
 from jaxnet.sweep import sweep
@@ -99,6 +99,7 @@ def main(argv=None) -> dict:
         Y_test=Y_test,
     )
     costs = np.asarray(result.costs)
+    final = np.asarray(result.run.final_cost)  # J of the returned params
     train_acc = 100 * np.asarray(result.train_accuracy)
     test_acc = 100 * np.asarray(result.test_accuracy)
 
@@ -106,14 +107,16 @@ def main(argv=None) -> dict:
     runs = []
     for i, lr in enumerate(args.learning_rates):
         row = f"{lr:>14g} {float(train_acc[i])!r:>20} {test_acc[i]:>8.4g}"
-        print(f"{row} {costs[i, -1]:>10.6f}")
+        print(f"{row} {final[i]:>10.6f}")
         runs.append(
             {
                 "learning_rate": lr,
                 "train_accuracy": float(train_acc[i]),
                 "test_accuracy": float(test_acc[i]),
-                "final_cost": float(costs[i, -1]),
+                "final_cost": float(final[i]),
                 "costs": cost_checkpoints(costs[i], args.print_every),
+                "cost_curve": records.cost_curve(costs[i]),
+                "diverged": not bool(np.isfinite(costs[i]).all()),
             }
         )
     metrics = {

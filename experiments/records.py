@@ -86,8 +86,10 @@ def collapse(costs, params, X, activations, predictions, classes) -> dict | None
     """The collapse record of a model, or None when it did not collapse.
 
     A model collapsed when every unit of some hidden relu layer is dead (no
-    signal passes it: A[l] = 0, so dZ[l] = 0 and nothing below it learns) or
-    when it predicts one class for every training example.
+    signal passes it: A[l] = 0, so dZ[l] = 0 and nothing below it learns), or
+    when it predicts one class for every training example and its cost has
+    not changed over the last FLAT_FRACTION of the run (a model still on its
+    way down, predicting one class for now, has not collapsed).
 
     Args:
         costs: the run's costs, (n,).
@@ -103,10 +105,11 @@ def collapse(costs, params, X, activations, predictions, classes) -> dict | None
     dead = [d["layer"] for d in layers if d["dead"] == d["units"]]
     predicted = np.unique(np.asarray(predictions).reshape(-1))
     one = classes[int(predicted[0])] if len(predicted) == 1 else None
-    if not dead and one is None:
-        return None
     costs = np.asarray(costs, np.float64).reshape(-1)
     flat = flat_stretch(costs)
+    long_flat = len(costs) > 0 and flat >= max(2, FLAT_FRACTION * len(costs))
+    if not dead and not (one is not None and long_flat):
+        return None
     signs = []
     if dead:
         which = ", ".join(str(layer) for layer in dead)
@@ -117,7 +120,7 @@ def collapse(costs, params, X, activations, predictions, classes) -> dict | None
         )
     if one is not None:
         signs.append(f'it predicts "{one}" for every training example')
-    if len(costs) and flat >= max(2, FLAT_FRACTION * len(costs)):
+    if long_flat:
         signs.append(
             f"the cost has not changed for the last {flat} iterations "
             f"(J = {costs[-1]:.6f})"

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common
+from experiments import cli, common, records
 from jaxnet.data import load_autompg
 from jaxnet.linear_regression import (
     least_squares,
@@ -95,7 +95,7 @@ def train_network(args, data, dtype) -> tuple[dict, np.ndarray, np.ndarray]:
         params, X, Y, activations=activations, num_iterations=args.iterations,
         learning_rates=args.learning_rate, lambds=args.l2 or None, keys=keys,
         optimizer=args.optimizer, print_every=args.print_every or None,
-        progress=not args.no_progress, desc="network (seeds at once)",
+        progress=cli.show_progress(args), desc="network (seeds at once)",
     )  # fmt: skip
     seconds = time.perf_counter() - start
     per_model = jax.vmap(predict, in_axes=(0, None, None))
@@ -112,8 +112,11 @@ def train_network(args, data, dtype) -> tuple[dict, np.ndarray, np.ndarray]:
         "test_rmse": common.summarize([e["rmse"] for e in test]),
         "train_mae": common.summarize([e["mae"] for e in train]),
         "train_rmse": common.summarize([e["rmse"] for e in train]),
-        "final_cost": common.summarize(costs[:, -1]),
+        "final_cost": common.summarize(result.run.final_cost),
         "costs": [cost_checkpoints(c, args.print_every or 0) for c in costs],
+        "cost_curve": records.cost_curve(costs.mean(axis=0)),
+        "cost_curve_of": f"the mean over the {len(seeds)} seeds",
+        "diverged": not bool(np.isfinite(costs).all()),
         "seconds": seconds,
     }
     return metrics, test_pred[:, 0, :], costs

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common
+from experiments import cli, common, records
 from jaxnet.data import load_catvnoncat
 from jaxnet.deep import activations_for
 from jaxnet.interrupts import StopOnSignal
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
                 lambds=lambd, keep_probs=keep_prob, keys=train_keys,
                 optimizer=args.optimizer, grad=args.grad, X_test=X_test,
                 Y_test=Y_test, print_every=args.print_every,
-                progress=not args.no_progress, desc=name, should_stop=stop,
+                progress=cli.show_progress(args), desc=name, should_stop=stop,
             )  # fmt: skip
             if out.run.interrupted:
                 metrics["interrupted"] = True
@@ -154,8 +154,12 @@ def main(argv=None) -> dict:
                 "setting": name, "lambd": lambd, "keep_prob": keep_prob,
                 "train_accuracy": common.summarize(out.train_accuracy),
                 "test_accuracy": common.summarize(out.test_accuracy),
-                "final_cost": common.summarize(costs[:, -1]),
+                "final_cost": common.summarize(out.run.final_cost),
                 "finite": bool(np.all(np.isfinite(costs))),
+                "diverged": not bool(np.all(np.isfinite(costs))),
+                "iterations_done": int(costs.shape[1]),
+                "cost_curve": records.cost_curve(costs.mean(axis=0)),
+                "cost_curve_of": f"the mean over the {args.num_seeds} seeds",
             })  # fmt: skip
             common.write_json(run_dir / "metrics.json", metrics)
     seconds = time.perf_counter() - start
