@@ -208,8 +208,16 @@ def differing(runs: list[dict]) -> list[str]:
     ]
 
 
+def _flag(run: dict, m: dict, name: str):
+    """A flag's value for one model: the run's flag, or where it is None (the
+    experiment's per-model default) the value the model's record says."""
+    value = run["flags"].get(name)
+    return m.get(name) if value is None and name in m else value
+
+
 def show(value) -> str:
-    """A flag value as it is typed: lists comma-separated, None as "default"."""
+    """A flag value as it is typed: lists comma-separated, None (a default
+    that no record resolves) as "default"."""
     if value is None:
         return "default"
     if isinstance(value, list):
@@ -232,7 +240,7 @@ def rows_of(runs: list[dict]) -> tuple[list[str], list[dict]]:
             test = _number(m.get("test_accuracy"))
             seconds = _seconds(m)
             its = _iterations(m)
-            row = [run["name"], name, *(show(run["flags"].get(k)) for k in flags)]
+            row = [run["name"], name, *(show(_flag(run, m, k)) for k in flags)]
             row += [
                 "-" if cost is None or not math.isfinite(cost) else f"{cost:.6f}",
                 "-" if train is None else f"{100 * train:.2f}%",
@@ -280,10 +288,10 @@ def plot_curves(path: Path, runs: list[dict]) -> int:
     fig, ax = plt.subplots(figsize=(8, 5))
     drawn, lengths = 0, []
     for run in runs:
-        label_flags = " ".join(
-            f"--{k.replace('_', '-')} {show(run['flags'].get(k))}" for k in flags
-        )
         for name, m in run["models"].items():
+            label_flags = " ".join(
+                f"--{k.replace('_', '-')} {show(_flag(run, m, k))}" for k in flags
+            )
             curve = curve_of(m)
             if curve is None:
                 continue

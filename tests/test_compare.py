@@ -93,7 +93,7 @@ def test_compare_three_runs_one_interrupted(runs, tmp_path, capsys):
     assert stopped["stop reason"] == "interrupted"
     assert 0 < int(stopped["iterations"]) < 120000
     assert row(result, "hot", "deep")["--learning-rate"] == "0.5"
-    assert row(result, "default", "deep")["--learning-rate"] == "default"
+    assert row(result, "default", "deep")["--learning-rate"] == "0.0075"  # its own
     assert f"cost curves (7): {png}" in printed
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size[0] > 400
