@@ -238,3 +238,20 @@ def test_progress_bar_on_stderr_only_when_asked_and_it_reaches_the_end(
     for proc in (piped, asked):
         assert "Cost after iteration 19" in proc.stdout
         assert "it/s" not in proc.stdout and "20/20" not in proc.stdout
+
+
+def test_the_seed_sweeps_give_a_model_the_same_numbers_beside_others(tmp_path):
+    # activations (like regularization and regression) keys each seed's model by
+    # key(seed) alone: the relu row does not depend on the other activations.
+    from experiments import activations
+
+    def relu_row(names, out):
+        metrics = activations.main([
+            "--datasets", "flower", "--activations", names, "--iterations", "20",
+            "--num-seeds", "2", *QUIET, "--out", str(tmp_path / out),
+        ])  # fmt: skip
+        return metrics["models"]["flower/relu"]
+
+    alone, beside = relu_row("relu", "a"), relu_row("tanh,relu", "b")
+    assert alone["cost_curve"] == beside["cost_curve"]
+    assert alone["final_cost"] == beside["final_cost"]
