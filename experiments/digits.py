@@ -162,6 +162,12 @@ def main(argv=None) -> dict:
     )
     test = common.accuracy_record(common.count_correct(pred_test, y_test), len(y_test))
     C = confusion_matrix(y_test, pred_test, NUM_CLASSES)
+    collapsed = records.collapse(
+        result.costs, params, X_train, activations, pred_train,
+        [str(k) for k in range(NUM_CLASSES)],
+    )  # fmt: skip
+    if collapsed is not None:
+        print(f"digits: {collapsed['hint']}")
     per_class = {str(k): float(C[k, k] / max(C[k].sum(), 1)) for k in range(10)}
     seconds = time.perf_counter() - start
 
@@ -182,6 +188,7 @@ def main(argv=None) -> dict:
         "costs": cost_checkpoints(result.costs, 1),
         "cost_curve": records.cost_curve(result.costs),
         "final_cost": result.final_cost, "stop_reason": result.stop_reason,
+        "collapse": collapsed,
         "train": train, "test": test,
         "train_accuracy": train["accuracy"], "test_accuracy": test["accuracy"],
         "per_class_accuracy": per_class, "confusion": C.tolist(),
