@@ -40,6 +40,7 @@ NOT_FLAGS = {
     "distributed", "out", "overwrite", "no_plots", "no_progress", "progress",
     "resume", "print_every", "flags", "models", "seeds", "layer_dims",
 }  # fmt: skip
+MAX_LABEL_FLAGS = 4  # curves are labelled by at most this many differing flags
 LOG_X_RATIO = 20  # the longest curve over the shortest above this: log x axis
 COLUMNS = (
     "run", "model", "final cost", "train acc", "test acc", "iterations",
@@ -176,6 +177,12 @@ def _plain_reason(m: dict, run: dict) -> str:
     return "finished"
 
 
+def _accuracy(m: dict, key: str):
+    """An accuracy as a fraction (learning_rates records percent: > 1)."""
+    value = _number(m.get(key))
+    return value / 100 if value is not None and value > 1 else value
+
+
 def _seconds(m: dict):
     if m.get("train_seconds") is not None:
         return _number(m["train_seconds"])
@@ -236,8 +243,8 @@ def rows_of(runs: list[dict]) -> tuple[list[str], list[dict]]:
     for run in runs:
         for name, m in run["models"].items():
             cost = _number(m.get("final_cost"))
-            train = _number(m.get("train_accuracy"))
-            test = _number(m.get("test_accuracy"))
+            train = _accuracy(m, "train_accuracy")
+            test = _accuracy(m, "test_accuracy")
             seconds = _seconds(m)
             its = _iterations(m)
             row = [run["name"], name, *(show(_flag(run, m, k)) for k in flags)]
@@ -297,7 +304,9 @@ def plot_curves(path: Path, runs: list[dict]) -> int:
                 continue
             its, J = curve
             J = np.where(np.isfinite(J) & (J > 0), J, np.nan)  # log scale
-            label = f"{run['name']} {name}" + (f" ({label_flags})" if flags else "")
+            label = f"{run['name']} {name}"
+            if 0 < len(flags) <= MAX_LABEL_FLAGS:  # else the table says them
+                label += f" ({label_flags})"
             ax.plot(its + 1, J, label=label)
             drawn += 1
             lengths.append(int(its[-1]) + 1 if len(its) else 1)

@@ -149,3 +149,21 @@ def test_a_folder_with_no_run_is_refused_in_one_line(tmp_path, content):
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert str(folder) in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_compare_reads_another_experiments_folder(runs, tmp_path):
+    from experiments import learning_rates
+
+    base, _ = runs
+    out = tmp_path / "rates"
+    metrics = learning_rates.main(["--synthetic", "--iterations", "30", "--no-plots",
+                                   "--out", str(out)])  # fmt: skip
+    result = table(out, base / "default", extra=["--no-plots"])
+    for name, m in metrics["models"].items():
+        r = row(result, "rates", name)
+        # learning_rates records percent; the table shows every run alike.
+        assert r["test acc"] == f"{m['test_accuracy']:.2f}%"
+        assert r["final cost"] == f"{m['final_cost']:.6f}"
+        assert r["iterations"] == "30"
+        rates = metrics["config"]["learning_rates"]
+        assert r["--learning-rates"] == ",".join(f"{a:g}" for a in rates)
