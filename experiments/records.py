@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet.deep import model_forward
+from jaxnet.deep import model_cost, model_forward
 
 MAX_CURVE_POINTS = 100_000
 FLAT_RTOL = 1e-6  # |J_i - J_last| <= FLAT_RTOL * max(1, |J_last|): no change
@@ -47,6 +47,41 @@ def cost_curve(costs) -> dict:
         its.append(n - 1)
     values = [float(c) if math.isfinite(c) else None for c in costs[its]]
     return {"iterations": n, "every": every, "J": values}
+
+
+def mean_curve(rows) -> dict:
+    """``cost_curve`` of the mean over models (seeds) of their cost rows; rows
+    may differ in length (a stopped model's row is cut), each iteration's mean
+    is over the rows that reach it."""
+    rows = [np.asarray(r, np.float64).reshape(-1) for r in rows]
+    n = max((len(r) for r in rows), default=0)
+    padded = np.full((len(rows), n), np.nan)
+    for out, r in zip(padded, rows, strict=True):
+        out[: len(r)] = r
+    counts = np.sum(~np.isnan(padded), axis=0)
+    sums = np.nansum(padded, axis=0)
+    return cost_curve(np.where(counts > 0, sums / np.maximum(counts, 1), np.nan))
+
+
+def stacked_cost(params, X, Y, activations, lambd=None) -> np.ndarray:
+    """J of every model of stacked params (leaves (N, ...)) on (X, Y), (N,):
+    one forward pass each, no dropout, plus lambd / (2m) sum ||W||^2 if lambd."""
+    acts = tuple(activations)
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+
+    def one(p):
+        return model_cost(p, X, Y, acts, lambd=lambd)
+
+    return np.asarray(jax.vmap(one)(params))
+
+
+def sweep_final_costs(run_final, params, stops, X, Y, activations, lambd=None):
+    """J of the params a sweep returns, (N,): the driver's
+    (``RunResult.final_cost``) unless a model was stopped and trained again
+    alone (``stops``), then J of the kept ``params``, computed here."""
+    if run_final is not None and not any(stops):
+        return np.asarray(run_final)
+    return stacked_cost(params, X, Y, activations, lambd)
 
 
 def curve_points(curve: dict) -> tuple[np.ndarray, np.ndarray]:

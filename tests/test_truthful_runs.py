@@ -255,3 +255,19 @@ def test_the_seed_sweeps_give_a_model_the_same_numbers_beside_others(tmp_path):
     alone, beside = relu_row("relu", "a"), relu_row("tanh,relu", "b")
     assert alone["cost_curve"] == beside["cost_curve"]
     assert alone["final_cost"] == beside["final_cost"]
+
+
+def test_sweep_helpers_cost_and_mean_curve():
+    X = jax.random.normal(jax.random.key(2), (3, 10))
+    Y = (X[:1] > 0).astype(X.dtype)
+    params = [{"W": jnp.stack([jnp.full((1, 3), 0.1), jnp.full((1, 3), -0.2)]),
+               "b": jnp.zeros((2, 1, 1))}]  # fmt: skip
+    J = records.stacked_cost(params, X, Y, ["sigmoid"], lambd=0.5)
+    for i in range(2):
+        one = jax.tree.map(lambda leaf, i=i: leaf[i], params)
+        np.testing.assert_allclose(
+            J[i], model_cost(one, X, Y, ["sigmoid"], lambd=0.5), rtol=1e-12
+        )
+    # A stopped seed's shorter row: each iteration's mean is over those reaching it.
+    curve = records.mean_curve([np.array([1.0, 2.0, 3.0]), np.array([3.0])])
+    assert curve["J"] == [2.0, 2.0, 3.0]
