@@ -144,7 +144,7 @@ def train_checkpointed(
     activations = list(hyper["activations"])
     X, Y = distributed.local_columns(hyper.get("mesh"), X, Y)
     start = None
-    if resume and path.is_file():
+    if resume and (path.exists() or path.is_symlink()):  # a folder too: refused
         saved, info = load_checkpoint(path)
         check_resumable(path, info["metadata"], meta)
         done = check_checkpoint(path, info, layer_dims, activations, num_iterations)
