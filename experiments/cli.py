@@ -338,4 +338,30 @@ def _run_record(parser, record: Path, run_flags: Sequence[str]) -> tuple[dict, d
     if missing:
         names = ", ".join("--" + k.replace("_", "-") for k in missing)
         parser.error(f"--resume: {record} lacks the run's flags {names}; {fix}")
+    for k in run_flags:
+        problem = _flag_problem(parser, k, flags[k])
+        if problem:
+            flag = "--" + k.replace("_", "-")
+            parser.error(
+                f"--resume: {record} holds {flag} {flags[k]!r}: {problem}; {fix}"
+            )
     return saved, flags
+
+
+def _flag_problem(parser, dest: str, value) -> str | None:
+    """Why a saved flag value is one the command line would refuse, or None."""
+    action = next((a for a in parser._actions if a.dest == dest), None)
+    if action is None or value is None:
+        return None
+    if isinstance(action, argparse._StoreTrueAction):
+        return None if isinstance(value, bool) else "expected true or false"
+    if action.choices is not None and value not in action.choices:
+        return f"expected one of {', '.join(map(str, action.choices))}"
+    if action.type is None:
+        return None
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    try:
+        action.type(text)
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+        return " ".join(str(e).split()) or "not a valid value"
+    return None

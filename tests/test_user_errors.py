@@ -307,6 +307,21 @@ RESUME_CASES = [
         edit_metrics(lambda m: m["config"].update(flags=[1])),
         "config.flags",
     ),
+    (
+        "metrics_flag_not_a_number",
+        edit_metrics(lambda m: m["config"]["flags"].update(learning_rate="fast")),
+        "--learning-rate 'fast'",
+    ),
+    (
+        "metrics_flag_not_a_choice",
+        edit_metrics(lambda m: m["config"]["flags"].update(optimizer="sgd")),
+        "--optimizer 'sgd'",
+    ),
+    (
+        "metrics_flag_zero_iterations",
+        edit_metrics(lambda m: m["config"]["flags"].update(iterations=0)),
+        "iterations must be a positive integer",
+    ),
     ("metrics_missing", lambda r: (r / "metrics.json").unlink(), "metrics.json"),
     (
         "metrics_is_folder",
