@@ -346,7 +346,7 @@ def test_resume_with_a_broken_run_record_is_one_line(
 
 def regularization_record(results):
     flags = {
-        "seed": 0, "num_seeds": 1, "model": "shallow", "iterations": 2,
+        "seed": 0, "num_seeds": 1, "model": "two_layer", "iterations": 2,
         "learning_rate": 0.0075, "optimizer": "gd", "l2": [0.0],
         "keep_prob": [1.0], "grad": "manual", "dtype": "float32",
     }  # fmt: skip
