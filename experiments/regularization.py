@@ -112,10 +112,11 @@ def main(argv=None) -> dict:
     saved = cli.apply_resume(parser, args, RUN_FLAGS, {"models.results": list})
     done_before = saved["models"]["results"] if saved else []
     for i, r in enumerate(done_before):
-        lacks = sorted(RESULT_KEYS - set(r)) if isinstance(r, dict) else "a record"
+        lacks = sorted(RESULT_KEYS - set(r)) if isinstance(r, dict) else "keys"
         if lacks:
             parser.error(
-                f"--resume: result {i} of {args.resume}/metrics.json lacks {lacks}"
+                f"--resume: result {i} of {args.resume}/metrics.json lacks {lacks} "
+                f"(needs {sorted(RESULT_KEYS)})"
                 "; restore the file from a copy, or start a new run (--out)"
             )
     start = time.perf_counter()
