@@ -216,23 +216,45 @@ FLAGS: dict[str, tuple[str, dict]] = {
         "--overwrite",
         dict(action="store_true", help="reuse --out even if it holds a run"),
     ),
+    "debug": (
+        "--debug",
+        dict(
+            action="store_true",
+            help="on an error, show the Python traceback instead of one line",
+        ),
+    ),
 }
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, exit 2:
+    "error: PROG: MESSAGE (see PROG --help)"."""
+
+    def error(self, message: str):
+        text = " ".join(message.split())
+        self.exit(2, f"error: {self.prog}: {text} (see {self.prog} --help)\n")
 
 
 def build_parser(prog: str, doc: str | None, **defaults) -> argparse.ArgumentParser:
     """A parser with the shared flags named in ``defaults`` (name=default).
 
     ``--help`` shows every default. The flags --out, --overwrite, --resume,
-    --no-plots and --no-progress are always present; pass ``resume=False`` to
+    --no-plots, --no-progress and --debug are always present; pass ``resume=False`` to
     leave --resume out for studies that have nothing to resume.
     """
     description = (doc or "").strip().splitlines()[0] if doc else None
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    always = {"out": None, "overwrite": False, "no_plots": False, "no_progress": False}
+    always = {
+        "out": None,
+        "overwrite": False,
+        "no_plots": False,
+        "no_progress": False,
+        "debug": False,
+    }
     if defaults.pop("resume", True) is not False:
         always["resume"] = None
     for name, default in {**defaults, **always}.items():
@@ -245,13 +267,21 @@ def build_parser(prog: str, doc: str | None, **defaults) -> argparse.ArgumentPar
 
 
 def apply_resume(
-    parser: argparse.ArgumentParser, args, run_flags: Sequence[str]
+    parser: argparse.ArgumentParser,
+    args,
+    run_flags: Sequence[str],
+    needs: dict[str, type] | None = None,
 ) -> dict | None:
     """With --resume RUN_DIR: take the run's own flags from its metrics.json.
 
     Flags given on the command line that differ from the run's are a usage
     error (a resumed run must compute what the original would have). Sets
     ``args.out`` to the run folder.
+
+    ``needs`` names what else the caller reads from the record, as dotted
+    paths and their types (e.g. {"models.results": list}); a metrics.json that
+    is not JSON, lacks config.flags, one of ``run_flags`` or one of ``needs``
+    is a usage error naming the file and what is missing.
 
     Returns:
         The run's saved metrics.json, or None without --resume.
@@ -263,8 +293,16 @@ def apply_resume(
         parser.error(
             f"--resume {args.resume}: no metrics.json there (not a run folder)"
         )
-    saved = json.loads(record.read_text())
-    flags = saved["config"]["flags"]
+    saved, flags = _run_record(parser, record, run_flags)
+    for dotted, kind in (needs or {}).items():
+        value = saved
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, kind):
+            parser.error(
+                f"--resume: {record} has no {dotted} ({kind.__name__}); restore it "
+                "from a copy, or start a new run (--out)"
+            )
     defaults = vars(parser.parse_args([]))
     differ = [
         k
@@ -280,3 +318,50 @@ def apply_resume(
         setattr(args, k, flags[k])
     args.out, args.overwrite = args.resume, True
     return saved
+
+
+def _run_record(parser, record: Path, run_flags: Sequence[str]) -> tuple[dict, dict]:
+    """(metrics.json, its config.flags), or a usage error naming the file and
+    what is missing from it."""
+    fix = "restore it from a copy, or start a new run (--out)"
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+    except RecursionError:
+        parser.error(f"--resume: {record} nests too deeply to be a run record; {fix}")
+    except (ValueError, OSError) as e:  # JSONDecodeError, UnicodeDecodeError
+        parser.error(f"--resume: {record} is not readable JSON ({e}); {fix}")
+    flags = saved.get("config") if isinstance(saved, dict) else None
+    flags = flags.get("flags") if isinstance(flags, dict) else None
+    if not isinstance(flags, dict):
+        parser.error(f"--resume: {record} has no config.flags (the run's flags); {fix}")
+    missing = [k for k in run_flags if k not in flags]
+    if missing:
+        names = ", ".join("--" + k.replace("_", "-") for k in missing)
+        parser.error(f"--resume: {record} lacks the run's flags {names}; {fix}")
+    for k in run_flags:
+        problem = _flag_problem(parser, k, flags[k])
+        if problem:
+            flag = "--" + k.replace("_", "-")
+            parser.error(
+                f"--resume: {record} holds {flag} {flags[k]!r}: {problem}; {fix}"
+            )
+    return saved, flags
+
+
+def _flag_problem(parser, dest: str, value) -> str | None:
+    """Why a saved flag value is one the command line would refuse, or None."""
+    action = next((a for a in parser._actions if a.dest == dest), None)
+    if action is None or value is None:
+        return None
+    if isinstance(action, argparse._StoreTrueAction):
+        return None if isinstance(value, bool) else "expected true or false"
+    if action.choices is not None and value not in action.choices:
+        return f"expected one of {', '.join(map(str, action.choices))}"
+    if action.type is None:
+        return None
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    try:
+        action.type(text)
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+        return " ".join(str(e).split()) or "not a valid value"
+    return None

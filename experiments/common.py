@@ -10,6 +10,7 @@ and only process 0 prints, plots and writes files; the run folder, JSON and
 plot helpers here do nothing on the others.
 """
 
+import errno
 import json
 import os
 import sys
@@ -138,21 +139,80 @@ def device_mesh(devices: int):
     return None if devices == 1 else distributed.make_mesh(devices)
 
 
+# errno -> what to do about a file that cannot be read or written.
+OS_ADVICE = {
+    errno.ENOSPC: "free some space, then --resume the run folder (its last "
+    "checkpoint is intact)",
+    errno.EDQUOT: "free some space, then --resume the run folder",
+    errno.EROFS: "choose a writable folder with --out",
+    errno.EACCES: "choose a folder you may write to (--out), or fix the permissions",
+    errno.EPERM: "choose a folder you may write to (--out), or fix the permissions",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "pass a file, not a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "choose another --out",
+}
+DEBUG_HINT = "re-run with --debug for the traceback"
+MEMORY_ADVICE = (
+    "use fewer or smaller layers (--layer-dims), a smaller --batch-size or fewer "
+    "examples"
+)
+
+
+def _one_line(text: str, limit: int = 2000) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def error_line(error: BaseException) -> str:
+    """The one line "error: ..." that ``run_cli`` prints for ``error``.
+
+    The library's own errors (a ValueError: bad input, checkpoint, run folder,
+    dataset) already name what is wrong and what to do; file errors name the
+    path and the fix for their errno; running out of memory gives the knobs;
+    anything else is unexpected (a bug): its type and message, and how to see
+    the traceback.
+    """
+    from jaxnet.data import DatasetNotFoundError, FetchError
+
+    message = _one_line(error)
+    if isinstance(error, DatasetNotFoundError | FetchError | ValueError):
+        return f"error: {message}"
+    if isinstance(error, OSError):
+        if error.strerror is None:  # raised with our own message
+            return f"error: {message}"
+        where = " -> ".join(
+            str(f) for f in (error.filename, error.filename2) if f is not None
+        )
+        advice = OS_ADVICE.get(error.errno, "check the path and try again")
+        return f"error: {where + ': ' if where else ''}{error.strerror}; {advice}"
+    out_of_memory = isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in message
+    if out_of_memory:
+        detail = f" ({message})" if message else ""
+        return f"error: out of memory{detail}; {MEMORY_ADVICE}"
+    if isinstance(error, RecursionError):
+        return f"error: input nested too deeply ({message}); {DEBUG_HINT}"
+    return f"error: unexpected {type(error).__name__}: {message} ({DEBUG_HINT})"
+
+
 def run_cli(main) -> None:
     """``if __name__ == "__main__"`` for every experiment: one error style.
 
-    Expected failures (missing data, a bad value, a folder holding a run) print
-    one line "error: ..." and exit 1; ``main`` may return a dict with
+    Every failure ends in one line "error: ..." on stderr and exit status 1
+    (``error_line``): a mistake of the user's names what was wrong and what to
+    do, an unexpected exception names itself and ``--debug``. With ``--debug``
+    on the command line the traceback is shown instead. Usage errors exit 2
+    (``experiments.cli``); Ctrl-C exits 130; ``main`` may return a dict with
     "exit_code" (130 / 143 after Ctrl-C / SIGTERM) which becomes the status.
     """
-    from jaxnet.data import DatasetError, DatasetNotFoundError
-
     try:
         result = main()
-    except (DatasetNotFoundError, DatasetError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001 (one line for every failure)
+        if "--debug" in sys.argv[1:]:
+            raise
+        sys.exit(error_line(e))
     code = result.get("exit_code", 0) if isinstance(result, dict) else 0
     sys.exit(code)
 

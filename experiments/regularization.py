@@ -101,12 +101,24 @@ def format_table(results) -> str:
     return "\n".join(lines)
 
 
+# What a resumed run reads from each finished setting's result.
+RESULT_KEYS = {"setting", "train_accuracy", "test_accuracy"}
+
+
 def main(argv=None) -> dict:
     """Run every setting over all seeds; print the table, write the run folder."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    saved = cli.apply_resume(parser, args, RUN_FLAGS)
+    saved = cli.apply_resume(parser, args, RUN_FLAGS, {"models.results": list})
     done_before = saved["models"]["results"] if saved else []
+    for i, r in enumerate(done_before):
+        lacks = sorted(RESULT_KEYS - set(r)) if isinstance(r, dict) else "keys"
+        if lacks:
+            parser.error(
+                f"--resume: result {i} of {args.resume}/metrics.json lacks {lacks} "
+                f"(needs {sorted(RESULT_KEYS)})"
+                "; restore the file from a copy, or start a new run (--out)"
+            )
     start = time.perf_counter()
     dtype = common.set_dtype(args.dtype)
     data = load_catvnoncat(args.data)  # missing data: no run folder

@@ -20,11 +20,11 @@ import numpy as np
 
 from jaxnet import distributed
 from jaxnet.boundary import prepare
-from jaxnet.checkpoint import load_checkpoint, save_checkpoint
+from jaxnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jaxnet.driver import RunResult
 from jaxnet.params import layer_dims_of
 from jaxnet.runner import train_loop
-from jaxnet.runstate import restore_state, state_arrays
+from jaxnet.runstate import StateMismatchError, restore_state, state_arrays
 
 CHECKPOINT_SECONDS = 2.0  # checkpoints are rewritten at most this often
 
@@ -56,6 +56,56 @@ def check_resumable(path, saved: dict, now: dict) -> None:
             f"{path} was saved with other flags ({'; '.join(differ)}); resume with "
             "the run's own flags (just --resume RUN_DIR) or start a new run"
         )
+
+
+FRESH_HINT = "restore a copy of the file, or start a new run (--overwrite)"
+
+
+def check_checkpoint(path, info: dict, layer_dims, activations, num_iterations):
+    """The checkpoint at ``path`` is this run's model and agrees with itself;
+    returns its iterations_done.
+
+    Raises:
+        CheckpointError: other layer sizes or activations than the run's, an
+            iterations_done that is not an integer in [0, num_iterations], a
+            "finished" that is not a bool or is true before the run's end, or
+            no run state (no "extra" arrays).
+    """
+    saved = (info["layer_dims"], info["activations"])
+    if saved != (list(layer_dims), list(activations)):
+        raise CheckpointError(
+            f"{path} holds another model: layer_dims {saved[0]} with activations "
+            f"{saved[1]}, but this run trains layer_dims {list(layer_dims)} with "
+            f"{list(activations)}; {FRESH_HINT}"
+        )
+    meta = info["metadata"]
+    done, finished = meta.get("iterations_done"), meta.get("finished")
+    if not isinstance(done, int) or isinstance(done, bool):
+        raise CheckpointError(
+            f"{path}: metadata iterations_done is {done!r}, not an integer; "
+            f"{FRESH_HINT}"
+        )
+    if not 0 <= done <= num_iterations:
+        raise CheckpointError(
+            f"{path} contradicts itself: iterations_done {done} is outside "
+            f"[0, {num_iterations}] for a run of {num_iterations}; {FRESH_HINT}"
+        )
+    if not isinstance(finished, bool):
+        raise CheckpointError(
+            f"{path}: metadata finished is {finished!r}, not true or false; "
+            f"{FRESH_HINT}"
+        )
+    if finished and done != num_iterations:
+        raise CheckpointError(
+            f"{path} contradicts itself: it says finished but only {done} of the "
+            f"run's {num_iterations} are done; {FRESH_HINT}"
+        )
+    if "extra" not in info:
+        raise CheckpointError(
+            f"{path} holds params only, no run state to resume (optimizer state, "
+            f"key, costs); {FRESH_HINT}"
+        )
+    return done
 
 
 def train_checkpointed(
@@ -94,12 +144,20 @@ def train_checkpointed(
     activations = list(hyper["activations"])
     X, Y = distributed.local_columns(hyper.get("mesh"), X, Y)
     start = None
-    if resume and path.is_file():
+    if resume and (path.exists() or path.is_symlink()):  # a folder too: refused
         saved, info = load_checkpoint(path)
         check_resumable(path, info["metadata"], meta)
+        done = check_checkpoint(path, info, layer_dims, activations, num_iterations)
         template = prepare(params, X, Y, **hyper).state
-        state, costs = restore_state(template, saved, info["extra"])
-        done = int(info["metadata"]["iterations_done"])
+        try:
+            state, costs = restore_state(template, saved, info["extra"])
+        except StateMismatchError as e:
+            raise StateMismatchError(f"{path}: {e}; {FRESH_HINT}") from None
+        if len(costs) != done:
+            raise CheckpointError(
+                f"{path} contradicts itself: it says {done} {unit}s are done but "
+                f"holds {len(costs)} costs; {FRESH_HINT}"
+            )
         if info["metadata"].get("finished"):
             print(f"\n== {name}: finished in {path}; not trained again")
             result = RunResult(state.params, state, costs, done, 0.0, 0.0, False, False)

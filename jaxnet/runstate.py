@@ -43,16 +43,33 @@ def restore_state(template: TrainState, params, arrays: dict) -> tuple:
 
     Raises:
         StateMismatchError: a leaf is missing, extra, or of another shape or
-            dtype (the checkpoint belongs to another optimizer or model).
+            dtype (the checkpoint belongs to another optimizer or model), or an
+            injected hyperparameter (the learning rate) differs from the
+            template's (the state was made with other flags or edited).
     """
-    leaves, treedef = jax.tree.flatten(template.opt_state)
-    saved = sorted(
-        (k for k in arrays if k.startswith("opt_")), key=lambda k: int(k[4:])
-    )
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template.opt_state)
+    leaves = [leaf for _, leaf in flat]
+    saved = {k for k in arrays if k.startswith("opt_")}
     if len(saved) != len(leaves):
         raise StateMismatchError(
             f"the checkpoint holds {len(saved)} optimizer-state arrays but this run's "
             f"optimizer has {len(leaves)}: it was saved with another optimizer"
+        )
+    key_data = np.asarray(jax.random.key_data(template.key))
+    expected = {f"opt_{i}" for i in range(len(leaves))} | {"key", "costs"}
+    missing = sorted(expected - set(arrays))
+    if missing:
+        raise StateMismatchError(f"the checkpoint's run state lacks {missing}")
+    key, costs = np.asarray(arrays["key"]), np.asarray(arrays["costs"])
+    if key.shape != key_data.shape or key.dtype != key_data.dtype:
+        raise StateMismatchError(
+            f"the saved random key is {key.shape} {key.dtype}; this run's is "
+            f"{key_data.shape} {key_data.dtype}"
+        )
+    if costs.ndim != 1 or costs.dtype.kind != "f":
+        raise StateMismatchError(
+            f"the saved costs are {costs.shape} {costs.dtype}; expected a 1-D "
+            "float array, one cost per iteration done"
         )
     restored = []
     for i, leaf in enumerate(leaves):
@@ -62,10 +79,17 @@ def restore_state(template: TrainState, params, arrays: dict) -> tuple:
                 f"optimizer-state array {i} is {value.shape} {value.dtype}; this "
                 f"run expects {jnp.shape(leaf)} {jnp.result_type(leaf)}"
             )
+        name = jax.tree_util.keystr(flat[i][0])
+        if ".hyperparams" in name and not np.array_equal(value, leaf):
+            raise StateMismatchError(
+                f"the saved optimizer state holds {name.lstrip('.')} = {value} but "
+                f"this run's is {np.asarray(leaf)}: the state does not belong to "
+                "this run's flags (edited or copied from another run)"
+            )
         restored.append(jnp.asarray(value))
     impl = jax.random.key_impl(template.key)
-    key = jax.random.wrap_key_data(jnp.asarray(arrays["key"]), impl=impl)
+    key = jax.random.wrap_key_data(jnp.asarray(key), impl=impl)
     params = jax.tree.map(lambda p, t: jnp.asarray(p, jnp.result_type(t)), params,
                           template.params)  # fmt: skip
     state = TrainState(params, jax.tree.unflatten(treedef, restored), key)
-    return state, np.asarray(arrays["costs"])
+    return state, costs
