@@ -24,7 +24,6 @@ The run folder (--out) gets metrics.json and regularization.png.
 """
 
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -110,9 +109,9 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     dtype = common.set_dtype(args.dtype)
     data = load_catvnoncat(args.data)  # missing data: no run folder
-    run_dir = Path(args.out) if args.resume else common.make_run_dir(
-        args.out, "regularization", args.overwrite
-    )  # fmt: skip
+    run_dir = common.make_run_dir(
+        args.out, "regularization", args.overwrite, resume=bool(args.resume)
+    )  # locked for this run: one run per folder
     settings = settings_from(args)
     model = MODELS[args.model]
     dims = model["layer_dims"]
