@@ -186,8 +186,11 @@ def count_correct(predictions, labels) -> int:
 
 
 def summarize(values) -> dict:
-    """Mean and standard deviation over seeds (ddof=0), plus the raw values."""
+    """Mean and standard deviation over seeds (ddof=0), plus the raw values
+    (mean and std None when there are no values, e.g. a run stopped at once)."""
     values = np.asarray(values, dtype=np.float64)
+    if values.size == 0:
+        return {"mean": None, "std": None, "values": []}
     return {
         "mean": float(values.mean()),
         "std": float(values.std()),
@@ -245,7 +248,21 @@ def run_cli(main) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     code = result.get("exit_code", 0) if isinstance(result, dict) else 0
+    if code:
+        exit_at_once(code)
     sys.exit(code)
+
+
+def exit_at_once(code: int) -> None:
+    """Exit a stopped run now: its record and checkpoint are written and closed,
+    so the interpreter's teardown (freeing compiled programs, ~0.5-2 s) is
+    skipped for the ~1 s stop promise. With several processes (whose shutdown
+    the others wait for) the ordinary exit is kept."""
+    if jax.process_count() > 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def write_json(path: Path, data: dict) -> Path:
@@ -391,9 +408,9 @@ def apply_stopping_rules(params, costs, rerun) -> tuple:
 
     costs = np.asarray(costs)
     kept, stops = [], []
+    host = [np.asarray(leaf) for leaf in jax.tree.leaves(params)]  # no compiles
     for i, row in enumerate(costs):
-        leaves = jax.tree.leaves(jax.tree.map(lambda leaf, i=i: leaf[i], params))
-        finite = all(bool(jnp.isfinite(leaf).all()) for leaf in leaves)
+        finite = all(np.isfinite(leaf[i]).all() for leaf in host)
         if row.size == 0 or (finite and first_bad(row, float(row[0])) is None):
             kept.append(row)
             stops.append(None)

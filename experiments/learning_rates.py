@@ -102,7 +102,7 @@ def train(args, data, stop) -> tuple:
     result = sweep(
         params, X, Y, activations=ACTIVATIONS, num_iterations=args.iterations,
         learning_rates=args.learning_rates, X_test=X_test, Y_test=Y_test,
-        should_stop=stop,
+        should_stop=stop, print_every=args.print_every or None,
     )  # fmt: skip
 
     def rerun(i, n):  # one rate alone, through the driver's stopping rules
