@@ -374,6 +374,7 @@ def main(argv=None) -> dict:
             common.write_json(run_dir / "metrics.json", metrics)
             if stop():
                 break
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     print_table(models)
     if not args.no_plots and curves:
         plot_costs(run_dir / "costs.png", curves)

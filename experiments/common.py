@@ -13,8 +13,10 @@ plot helpers here do nothing on the others.
 import errno
 import fcntl
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet import distributed, strict_json
-from jaxnet.interrupts import StopOnSignal
+from jaxnet.interrupts import SIGNALS, StopOnSignal
 
 
 def set_dtype(name: str):
@@ -349,6 +351,24 @@ class _Abortable:
         return kind is RunInterruptedError  # swallow the abort; stop() stays True
 
 
+def keep_stopping(stop, phase: str = "evaluation") -> None:
+    """Keep ``stop`` (a ``StopOnSignal``) catching signals after its ``with``
+    block, through the evaluation and plots after training, until
+    ``finish_run`` writes the record. A first signal there is noted with
+    ``phase`` (``stop.stopped_in``) and the run finishes that phase and records
+    itself as interrupted; a second Ctrl-C still stops at once."""
+    if stop() or threading.current_thread() is not threading.main_thread():
+        return
+
+    def handle(signum, frame):
+        if stop.signum is None:
+            stop.stopped_in = phase
+        stop._handle(signum, frame)
+
+    for signum in SIGNALS:
+        stop._previous[signum] = signal.signal(signum, handle)
+
+
 def finish_run(run_dir: Path, metrics: dict, stop=None, study: str = "") -> dict:
     """Write metrics.json into the run folder, say where it is, release the
     folder's lock, and return metrics.
@@ -377,6 +397,8 @@ def finish_run(run_dir: Path, metrics: dict, stop=None, study: str = "") -> dict
         write_json(Path(run_dir) / "metrics.json", metrics)
     finally:
         release_run_dir(run_dir)
+        if stop is not None:
+            stop.__exit__(None, None, None)  # the handlers before the run
     print(f"run folder: {run_dir}")
     return {**metrics, "run_dir": str(run_dir), "exit_code": exit_code}
 

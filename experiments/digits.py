@@ -151,6 +151,7 @@ def main(argv=None) -> dict:
             resume=bool(args.resume), stop=stop, print_every=args.print_every,
             progress=main_process and not args.no_progress, unit="epoch",
         )  # fmt: skip
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     params = distributed.gather(result.params)  # whole, on this process's host
 
     y_test = np.asarray(y_test)

@@ -157,6 +157,7 @@ def main(argv=None) -> dict:
                 "finite": bool(np.all(np.isfinite(costs))),
             })  # fmt: skip
             common.write_json(run_dir / "metrics.json", metrics)
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     seconds = time.perf_counter() - start
     table = format_table(results)
     print(

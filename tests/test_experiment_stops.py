@@ -172,3 +172,36 @@ def test_a_signal_during_the_evaluation_leaves_an_honest_record(
     assert len(net["test_mae"]["values"]) == 2  # scored before the signal
     assert "least_squares" not in record["models"] and "comparison" not in record
     assert not (out / "regression.png").exists()
+
+
+def test_a_signal_during_the_digits_evaluation_leaves_an_honest_record(
+    data_root, tmp_path, monkeypatch
+):
+    """digits used to exit 130 from a Ctrl-C while scoring, leaving the
+    metrics.json written before training (no results, no "interrupted")."""
+    from experiments import digits
+
+    real, calls = digits.predict, []
+
+    def predict(*args):
+        if not calls:  # the first scoring call: Ctrl-C arrives
+            os.kill(os.getpid(), signal.SIGINT)
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(digits, "predict", predict)
+    out = tmp_path / "run"
+    result = digits.main(
+        ["--epochs", "1", "--train-size", "512", "--layer-dims", "784,16,10",
+         "--out", str(out), "--no-plots", "--no-progress"]
+    )  # fmt: skip
+    assert result["exit_code"] == 130
+    record = strict_json.loads((out / "metrics.json").read_text())
+    assert (record["interrupted"], record["signal"], record["phase"]) == (
+        True,
+        "SIGINT",
+        "evaluation",
+    )
+    model = record["models"]["digits"]
+    assert model["finished"] and model["epochs_done"] == 1  # training was done
+    assert model["test"]["total"] > 0  # and the scoring finished after the signal
