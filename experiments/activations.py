@@ -46,7 +46,6 @@ from jaxnet.activations import ACTIVATIONS
 from jaxnet.data import load_catvnoncat, planar_flower
 from jaxnet.runner import cost_checkpoints, train_loop
 from jaxnet.sweep import init_stacked_params, sweep, unstack
-from jaxnet.train import accuracy
 
 NAME = "activations"
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus")
@@ -165,9 +164,8 @@ def run_one(hidden, setting, data, args, dtype, stop) -> tuple[dict, np.ndarray]
     )
     train_acc, test_acc = result.train_accuracy, result.test_accuracy
     if any(stops):  # score the kept parameters instead
-        score = jax.vmap(accuracy, in_axes=(0, None, None, None))
-        train_acc = score(trained, X, Y, activations)
-        test_acc = score(trained, X_test, Y_test, activations)
+        train_acc = common.stacked_accuracy(trained, X, Y, activations)
+        test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
     done = result.run.iterations_done
     costs = np.full((len(kept), done), np.nan)  # a stopped seed's tail is NaN
     for row, c in zip(costs, kept, strict=True):

@@ -455,6 +455,14 @@ def apply_stopping_rules(params, costs, rerun) -> tuple:
     return params, kept, stops
 
 
+def stacked_accuracy(params, X, Y, activations) -> np.ndarray:
+    """Fraction right of every model of stacked params on (X, Y), (N,)."""
+    from jaxnet.train import accuracy
+
+    score = jax.vmap(accuracy, in_axes=(0, None, None, None))
+    return np.asarray(score(params, X, Y, tuple(activations)))
+
+
 def save_figure(fig, path, dpi: int = 100) -> None:
     """Lay out, save (PNG, readable by others) and close a matplotlib figure.
 

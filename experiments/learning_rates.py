@@ -28,7 +28,6 @@ from experiments import cli, common
 from jaxnet.params import init_params
 from jaxnet.runner import cost_checkpoints, train_loop
 from jaxnet.sweep import sweep
-from jaxnet.train import accuracy
 
 NAME = "learning_rates"
 ACTIVATIONS = ("sigmoid",)
@@ -116,9 +115,8 @@ def train(args, data, stop) -> tuple:
     )
     train_acc, test_acc = result.train_accuracy, result.test_accuracy
     if any(stops):  # score the kept parameters instead
-        score = jax.vmap(accuracy, in_axes=(0, None, None, None))
-        train_acc = score(trained, X, Y, ACTIVATIONS)
-        test_acc = score(trained, X_test, Y_test, ACTIVATIONS)
+        train_acc = common.stacked_accuracy(trained, X, Y, ACTIVATIONS)
+        test_acc = common.stacked_accuracy(trained, X_test, Y_test, ACTIVATIONS)
     return (
         costs,
         100 * np.asarray(train_acc),
