@@ -196,3 +196,21 @@ def test_a_full_disk_leaves_the_old_record_and_no_half_file(tmp_path, monkeypatc
     assert not plt.fignum_exists(fig.number)
     assert sorted(p.name for p in run_dir.iterdir()) == [".lock", "metrics.json"]
     assert json.loads(before)["models"] == {"a": 1}
+
+
+def test_a_diverging_regularization_sweep_is_recorded_as_such(data_root, tmp_path):
+    """A vmapped sweep has no per-model rollback; the study now applies the
+    stopping rules per seed (it used to record NaN costs as if all was well)."""
+    from experiments import regularization
+
+    out = tmp_path / "run"
+    regularization.main(
+        ["--data", str(data_root), "--model", "two_layer", "--learning-rate", "1e6",
+         "--iterations", "10", "--num-seeds", "2", "--l2", "0.7", "--keep-prob",
+         "0.86", "--out", str(out), "--no-plots", "--no-progress"]
+    )  # fmt: skip
+    (record,) = strict_records(out)
+    for result in record["models"]["results"]:
+        assert result["diverged"] is True and result["finite"] is True
+        assert all(s["iterations_done"] < 10 for s in result["stops"])
+        assert all(math.isfinite(v) for v in result["final_cost"]["values"])
