@@ -145,3 +145,41 @@ def test_resume_of_a_running_folder_is_refused_then_works_after_sigkill(
         assert json.loads((out / "metrics.json").read_text())["interrupted"] is True
     finally:
         proc.kill()
+
+
+STUDIES = {  # module -> flags that reach make_run_dir quickly
+    "cat_classifier": ["--model", "deep", "--iterations", "1"],
+    "digits": ["--epochs", "1"],
+    "regularization": ["--iterations", "1"],
+    "regression": ["--iterations", "1"],
+    "activations": ["--datasets", "flower", "--iterations", "1"],
+    "learning_rates": ["--synthetic", "--iterations", "1"],
+    "vectorization": ["--size", "10"],
+}
+
+
+def test_every_study_refuses_a_folder_in_use(data_root, autompg_root, tmp_path):
+    """The lock is taken in make_run_dir, which every study goes through: each
+    refuses a folder another process holds, naming it, and writes nothing."""
+    import importlib
+
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "from experiments import common; import time; "
+         f"common.make_run_dir({str(out)!r}, 'x'); print('locked', flush=True); "
+         "time.sleep(120)"],
+        cwd=ROOT, env=env(), stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for name, flags in STUDIES.items():
+            study = importlib.import_module(f"experiments.{name}")
+            data = str(autompg_root if name == "regression" else data_root)
+            no_data = name in ("vectorization", "activations", "learning_rates")
+            data_flags = [] if no_data else ["--data", data]
+            with pytest.raises(common.RunFolderError, match=str(holder.pid)):
+                study.main([*flags, *data_flags, "--out", str(out), "--no-plots"])
+            assert sorted(p.name for p in out.iterdir()) == [common.LOCK_FILE], name
+    finally:
+        holder.kill()
