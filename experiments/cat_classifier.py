@@ -340,11 +340,9 @@ def main(argv=None) -> dict:
     data = load_catvnoncat(args.data)  # a missing dataset creates no run folder
     check_devices(data.X_train.shape[1], args.devices, parser)
     mesh = common.device_mesh(args.devices)
-    run_dir = (
-        Path(args.out)
-        if args.resume
-        else common.make_run_dir(args.out, "cat_classifier", args.overwrite)
-    )
+    run_dir = common.make_run_dir(
+        args.out, "cat_classifier", args.overwrite, resume=bool(args.resume)
+    )  # locked for this run: one run per folder
     names = list(MODELS) if args.model == "all" else [args.model]
     key = jax.random.key(0 if args.seed is None else args.seed)
     flags = {k: getattr(args, k) for k in RUN_FLAGS}
@@ -376,6 +374,7 @@ def main(argv=None) -> dict:
             common.write_json(run_dir / "metrics.json", metrics)
             if stop():
                 break
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     print_table(models)
     if not args.no_plots and curves:
         plot_costs(run_dir / "costs.png", curves)

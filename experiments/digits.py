@@ -27,7 +27,6 @@ state) that ``--resume RUN_DIR`` continues from.
 """
 
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -113,9 +112,9 @@ def main(argv=None) -> dict:
         )
     mesh = common.device_mesh(args.devices)
     images, labels = load_mnist_t10k(args.data)  # missing data: no run folder
-    run_dir = Path(args.out) if args.resume else common.make_run_dir(
-        args.out, "digits", args.overwrite
-    )  # fmt: skip
+    run_dir = common.make_run_dir(
+        args.out, "digits", args.overwrite, resume=bool(args.resume)
+    )  # locked for this run: one run per folder
     X_train, y_train, X_test, y_test = split_digits(
         images, labels, jax.random.key(SPLIT_SEED), n_train=NUM_TRAIN
     )
@@ -152,6 +151,7 @@ def main(argv=None) -> dict:
             resume=bool(args.resume), stop=stop, print_every=args.print_every,
             progress=main_process and not args.no_progress, unit="epoch",
         )  # fmt: skip
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     params = distributed.gather(result.params)  # whole, on this process's host
 
     y_test = np.asarray(y_test)

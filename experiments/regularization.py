@@ -24,7 +24,6 @@ The run folder (--out) gets metrics.json and regularization.png.
 """
 
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +33,8 @@ from experiments import cli, common
 from jaxnet.data import load_catvnoncat
 from jaxnet.deep import activations_for
 from jaxnet.interrupts import StopOnSignal
-from jaxnet.sweep import init_stacked_params, sweep
+from jaxnet.runner import train_loop
+from jaxnet.sweep import init_stacked_params, sweep, unstack
 
 # The course's two networks and their initializations.
 MODELS = {
@@ -122,9 +122,9 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     dtype = common.set_dtype(args.dtype)
     data = load_catvnoncat(args.data)  # missing data: no run folder
-    run_dir = Path(args.out) if args.resume else common.make_run_dir(
-        args.out, "regularization", args.overwrite
-    )  # fmt: skip
+    run_dir = common.make_run_dir(
+        args.out, "regularization", args.overwrite, resume=bool(args.resume)
+    )  # locked for this run: one run per folder
     settings = settings_from(args)
     model = MODELS[args.model]
     dims = model["layer_dims"]
@@ -161,15 +161,35 @@ def main(argv=None) -> dict:
             if out.run.interrupted:
                 metrics["interrupted"] = True
                 break
-            costs = np.asarray(out.costs)
+
+            def rerun(i, n, lambd=lambd, keep_prob=keep_prob):  # one seed alone
+                return train_loop(
+                    unstack(params0, i), X, Y, activations=activations,
+                    num_iterations=n, learning_rate=args.learning_rate,
+                    lambd=lambd, keep_prob=keep_prob, key=train_keys[i],
+                    optimizer=args.optimizer, grad=args.grad, print_every=None,
+                    progress=False,
+                )  # fmt: skip
+
+            # jaxnet.stopping's rules per seed: a diverged one keeps its last
+            # good parameters and is recorded as such.
+            trained, costs, stops = common.apply_stopping_rules(
+                out.params, out.costs, rerun
+            )
+            train_acc, test_acc = out.train_accuracy, out.test_accuracy
+            if any(stops):
+                train_acc = common.stacked_accuracy(trained, X, Y, activations)
+                test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
             results.append({
                 "setting": name, "lambd": lambd, "keep_prob": keep_prob,
-                "train_accuracy": common.summarize(out.train_accuracy),
-                "test_accuracy": common.summarize(out.test_accuracy),
-                "final_cost": common.summarize(costs[:, -1]),
-                "finite": bool(np.all(np.isfinite(costs))),
+                "train_accuracy": common.summarize(train_acc),
+                "test_accuracy": common.summarize(test_acc),
+                "final_cost": common.summarize([c[-1] for c in costs if c.size]),
+                "finite": bool(all(np.isfinite(c).all() for c in costs)),
+                "diverged": any(stops), "stops": stops,
             })  # fmt: skip
             common.write_json(run_dir / "metrics.json", metrics)
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     seconds = time.perf_counter() - start
     table = format_table(results)
     print(

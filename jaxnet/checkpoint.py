@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxnet import strict_json
 from jaxnet.activations import ACTIVATIONS
 
 REQUIRED_KEYS = ("layer_dims", "activations", "metadata_json")
@@ -187,7 +188,7 @@ def save_checkpoint(
     if metadata is not None and not isinstance(metadata, dict):
         raise ValueError(f"metadata must be a dict; got {type(metadata).__name__}")
     try:
-        metadata_json = json.dumps({} if metadata is None else metadata)
+        metadata_json = strict_json.dumps({} if metadata is None else metadata)
     except (TypeError, ValueError) as e:
         raise ValueError(f"metadata must be JSON-serialisable: {e}") from e
     arrays = {
