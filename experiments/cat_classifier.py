@@ -375,7 +375,6 @@ def check_cat_checkpoint(path, info: dict) -> None:
 
 def predict_image(image_path, checkpoint_path=None) -> dict:
     """Classify one image with a saved model, as the course's "your own image"."""
-    check_image_file(image_path)  # before anything slow: a FIFO would block
     if checkpoint_path is None:
         found = sorted(Path("runs").glob("cat_classifier-*/deep.npz"),
                        key=lambda p: p.stat().st_mtime)  # fmt: skip
@@ -386,6 +385,7 @@ def predict_image(image_path, checkpoint_path=None) -> dict:
             )
         checkpoint_path = found[-1]
         print(f"using the newest run's deep model: {checkpoint_path}")
+    check_image_file(image_path)  # before anything slow: a FIFO would block
     params, info = load_checkpoint(checkpoint_path)
     check_cat_checkpoint(checkpoint_path, info)
     meta = info["metadata"]
