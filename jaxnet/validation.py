@@ -7,7 +7,9 @@ fix it, in the lecture's terms:
 
     check_params(params)                       list of {"W", "b"} dicts: shapes,
                                                float dtype, finite values
-    check_training_data(params, X, Y, output)  X (n_x, m), Y (n_y, m), finite,
+    check_training_data(params, X, Y, output,  X (n_x, m), Y (n_y, m), finite,
+                        dtype=None)            also after conversion to the run's
+                                               dtype (X = 1e39 is inf in float32),
                                                labels that fit the output layer
     from_course_params / to_course_params      the course's {"W1", "b1", ...} dict
 
