@@ -144,16 +144,17 @@ def _check_memory(params, X, transform, batch_size, num_models, first_layer, mes
     See ``jaxnet.memory``: params, gradients, the optimizer state (its shapes
     from ``jax.eval_shape``, nothing allocated), activations, data and, when
     the gram form may be chosen (4 m <= n_x), its G and P. With a mesh each
-    device holds its share of the examples (one model) or of the models.
+    device holds its share of the examples (one model: this process's columns
+    over this process's devices) or of the models (a sweep).
     """
     dims = layer_dims_of(params)
     n = 1 if num_models is None else num_models
     m = X.shape[1]
-    devices = 1 if mesh is None else mesh.devices.size
-    if num_models is None:
-        m = -(-m // devices)
-    else:
-        n = -(-n // devices)
+    if mesh is not None and num_models is None:  # X: this process's columns
+        here = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+        m = -(-m // max(1, len(here)))
+    elif mesh is not None:
+        n = -(-n // mesh.devices.size)
     opt = memory.tree_bytes(jax.eval_shape(transform.init, params)) * n
     wide = first_layer == "gram" or (first_layer == "auto" and 4 * m <= dims[0])
     device = None if mesh is None else mesh.devices.flat[0]
