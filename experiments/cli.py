@@ -21,8 +21,11 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from jaxnet import memory
 from jaxnet.activations import ACTIVATIONS
-from jaxnet.hyperparams import GRAD_SOURCES, check_count, check_number
+from jaxnet.hyperparams import GRAD_SOURCES, check_count, check_in_dtype, check_number
 from jaxnet.optimizers import OPTIMIZERS
 from jaxnet.params import INIT_SCALES
 
@@ -75,15 +78,45 @@ def _list(convert: Callable, what: str):
     return _argtype(check, f"comma-separated {what}")
 
 
+MAX_SEED = 2**63 - 1  # jax.random.key takes a signed 64-bit integer
+
+
 def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"seed must be >= 0; got {value}")
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"seed must be an integer; got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(
+            f"seed must be an integer in [0, 2**63 - 1] = [0, {MAX_SEED}]; got {value}"
+        )
     return value
 
 
 def _layer_dims(text: str) -> list[int]:
-    return [check_count("layer size", int(part)) for part in text.split(",") if part]
+    """'12288,20,1' -> [12288, 20, 1]; empty entries, 0 and negatives refused."""
+    parts = [part.strip() for part in text.split(",")]
+    dims = []
+    for i, part in enumerate(parts):
+        try:
+            n = int(part)
+        except ValueError:
+            what = "is empty" if not part else f"is {part!r}, not an integer"
+            raise ValueError(
+                f"layer size {i} {what} in {text!r}: give comma-separated positive "
+                "integers, e.g. 12288,20,7,5,1"
+            ) from None
+        if n < 1:
+            raise ValueError(
+                f"layer size {i} is {n} in {text!r}: every layer needs at least one "
+                "unit"
+            )
+        dims.append(n)
+    if len(dims) < 2:
+        raise ValueError(
+            f"--layer-dims needs at least an input and an output size; got {text!r}"
+        )
+    return dims
 
 
 # name -> (flag, argparse keyword arguments); "default" comes from the experiment.
@@ -235,6 +268,50 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {text} (see {self.prog} --help)\n")
 
 
+class Parser(OneLineParser):
+    """An ArgumentParser that, after parsing, checks what needs several flags:
+    the hyperparameters against --dtype (``jaxnet.hyperparams.check_in_dtype``:
+    --learning-rate 1e308 overflows float32) and the params of --layer-dims
+    against the memory available (``jaxnet.memory``), before any run folder."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        dtype = getattr(namespace, "dtype", None) or "float32"
+        for name, rule in (
+            ("learning_rate", "learning_rate"),
+            ("learning_rates", "learning_rate"),
+            ("l2", "lambd"),
+            ("keep_prob", "keep_prob"),
+        ):
+            value = getattr(namespace, name, None)
+            if value is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            try:
+                check_in_dtype(rule, np.asarray(value, np.float64), dtype)
+            except ValueError as e:
+                self.error(f"{flag}: {e}")
+        dims = getattr(namespace, "layer_dims", None)
+        if dims:
+            try:
+                _check_params_memory(dims, dtype)
+            except ValueError as e:
+                self.error(f"--layer-dims: {e}")
+        return namespace, extras
+
+
+def _check_params_memory(dims: Sequence[int], dtype: str) -> None:
+    """The params, their gradients and the updated params of ``dims`` must fit;
+    the whole run (activations, optimizer, data) is checked again in
+    ``jaxnet.boundary.prepare`` when m is known."""
+    parts = memory.estimate_run_bytes(dims, 0, itemsize=np.dtype(dtype).itemsize)
+    memory.check_memory(
+        parts,
+        f"the params of layer_dims {list(dims)} in {dtype}",
+        "use fewer units per layer",
+    )
+
+
 def build_parser(prog: str, doc: str | None, **defaults) -> argparse.ArgumentParser:
     """A parser with the shared flags named in ``defaults`` (name=default).
 
@@ -243,7 +320,7 @@ def build_parser(prog: str, doc: str | None, **defaults) -> argparse.ArgumentPar
     leave --resume out for studies that have nothing to resume.
     """
     description = (doc or "").strip().splitlines()[0] if doc else None
-    parser = OneLineParser(
+    parser = Parser(
         prog=prog,
         description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

@@ -17,7 +17,7 @@ from typing import NamedTuple, Unpack
 import jax
 import jax.numpy as jnp
 
-from jaxnet import distributed, validation
+from jaxnet import distributed, memory, validation
 from jaxnet.hyperparams import (
     Hyperparams,
     TrainConfig,
@@ -28,7 +28,7 @@ from jaxnet.hyperparams import (
     training_options,
 )
 from jaxnet.optimizers import as_optimizer
-from jaxnet.params import Params
+from jaxnet.params import Params, layer_dims_of
 from jaxnet.shapes import check_activations
 from jaxnet.steps import TrainState
 from jaxnet.wide import FIRST_LAYERS, FirstLayer, choose_first_layer
@@ -92,6 +92,8 @@ def prepare(
     Raises:
         ValueError: anything out of its range, in the lecture's terms; m (or N)
             not a multiple of the mesh's device count.
+        jaxnet.memory.RunTooLargeError: (a ValueError) the run's estimated
+            memory exceeds what the device has free (``jaxnet.memory``).
         TypeError: an unknown option.
     """
     o = training_options(options)
@@ -103,15 +105,15 @@ def prepare(
     validation.check_params(one)
     activations = check_activations(activations, len(one))
     dtype = run_dtype(one)
-    X, Y = jnp.asarray(X), jnp.asarray(Y)
-    validation.check_training_data(one, X, Y, activations[-1])
-    X, Y = X.astype(dtype), Y.astype(dtype)
+    validation.check_training_data(one, X, Y, activations[-1], dtype=dtype)
+    X, Y = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
     batch_size = check_count("batch_size", batch_size, allow_none=True)
     hp = make_hyperparams(
         learning_rate, lambd, keep_prob, dtype=dtype, num_models=num_models
     )
     transform = as_optimizer(optimizer, learning_rate if num_models is None else 1.0)
     l2, dropout = regularizers_on(hp)
+    _check_memory(one, X, transform, batch_size, num_models, first_layer, mesh)
     if start is not None:
         state = start
     elif num_models is None:
@@ -134,6 +136,32 @@ def prepare(
         sweep = num_models is not None
         state, hp, X, Y, data = _place(mesh, sweep, FIRST_LAYERS[form], state, hp, X, Y)
     return Prepared(config, state, hp, X, Y, data)
+
+
+def _check_memory(params, X, transform, batch_size, num_models, first_layer, mesh):
+    """Refuse a run too large for the device before allocating its state.
+
+    See ``jaxnet.memory``: params, gradients, the optimizer state (its shapes
+    from ``jax.eval_shape``, nothing allocated), activations, data and, when
+    the gram form may be chosen (4 m <= n_x), its G and P. With a mesh each
+    device holds its share of the examples (one model: this process's columns
+    over this process's devices) or of the models (a sweep).
+    """
+    dims = layer_dims_of(params)
+    n = 1 if num_models is None else num_models
+    m = X.shape[1]
+    if mesh is not None and num_models is None:  # X: this process's columns
+        here = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+        m = -(-m // max(1, len(here)))
+    elif mesh is not None:
+        n = -(-n // mesh.devices.size)
+    opt = memory.tree_bytes(jax.eval_shape(transform.init, params)) * n
+    wide = first_layer == "gram" or (first_layer == "auto" and 4 * m <= dims[0])
+    device = None if mesh is None else mesh.devices.flat[0]
+    memory.check_run_memory(
+        dims, m, run_dtype(params), batch_size=batch_size, num_models=n,
+        optimizer_bytes=opt, wide=wide, device=device,
+    )  # fmt: skip
 
 
 def _place(mesh, sweep: bool, form: FirstLayer, state, hp, X, Y) -> tuple:

@@ -163,8 +163,15 @@ def check_gradients(
         failing leaves.
 
     Raises:
-        ValueError: float64 is off, or manual_grad's structure differs from params.
+        ValueError: params holds no arrays, float64 is off, or manual_grad's
+            structure differs from params.
     """
+    if not jax.tree.leaves(params):
+        raise ValueError(
+            f"params holds no arrays (got {params!r}): check_gradients needs the "
+            "point to check at, a pytree with at least one float64 array, e.g. "
+            "jaxnet.init_params(key, layer_dims, dtype=jnp.float64)"
+        )
     _require_float64(params)
     manual = manual_grad(params) if callable(manual_grad) else manual_grad
     if jax.tree.structure(manual) != jax.tree.structure(params):

@@ -36,7 +36,9 @@ from jaxnet.driver import RunResult, drive
 from jaxnet.hyperparams import TrainOptions, check_count
 from jaxnet.outputs import get_output
 from jaxnet.params import Params, init_params
+from jaxnet.shapes import check_activations
 from jaxnet.train import accuracy
+from jaxnet.validation import InputError, check_training_data
 
 
 class SweepResult(NamedTuple):
@@ -96,6 +98,25 @@ def _num_models(params, stacked, num_models, **values) -> int:
     return next(iter(sizes.values()))
 
 
+def _check_test_set(params, stacked, X_test, Y_test, activations) -> None:
+    """X_test and Y_test get the checks X and Y get (shapes, finite in the run's
+    dtype, labels that fit the output); both or neither must be given."""
+    if (X_test is None) != (Y_test is None):
+        raise ValueError(
+            "pass X_test and Y_test together (the held-out inputs and their "
+            f"labels); got only {'X_test' if Y_test is None else 'Y_test'}"
+        )
+    if X_test is None:
+        return
+    one = unstack(params, 0) if stacked else params
+    acts = check_activations(activations, len(one))
+    dtype = jnp.result_type(jax.tree.leaves(one)[0])
+    try:
+        check_training_data(one, X_test, Y_test, acts[-1], dtype=dtype)
+    except InputError as e:
+        raise InputError(f"the test set (X_test, Y_test): {e}") from None
+
+
 def sweep(
     params: Params,
     X: ArrayLike,
@@ -143,7 +164,8 @@ def sweep(
         num_models: N, when nothing else says it.
         stacked: whether params carry the model axis; default: guessed from the
             rank of the first W (3 means stacked).
-        X_test, Y_test: optional held-out set for ``test_accuracy``.
+        X_test, Y_test: optional held-out set for ``test_accuracy``, checked as
+            X and Y are (shapes, finite values, labels that fit the output).
         print_every, progress, desc, should_stop, on_chunk: as for
             ``jaxnet.runner.train_loop``; with none of them the sweep is one
             compiled call.
@@ -164,6 +186,7 @@ def sweep(
         params, stacked, num_models, learning_rates=learning_rates, lambds=lambds,
         keep_probs=keep_probs, keys=keys,
     )  # fmt: skip
+    _check_test_set(params, stacked, X_test, Y_test, activations)
     swept = {"learning_rate", "lambd", "keep_prob", "key"} & set(options)
     if swept:
         raise TypeError(

@@ -19,6 +19,7 @@ from typing import Unpack
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.typing import ArrayLike
 
@@ -37,6 +38,7 @@ from jaxnet.hyperparams import (
 )
 from jaxnet.outputs import get_output, true_labels
 from jaxnet.params import Grads, Params
+from jaxnet.shapes import check_activations
 from jaxnet.steps import (
     TrainState,
     gradient_step,
@@ -47,6 +49,7 @@ from jaxnet.steps import (
     value_and_grads,
 )
 from jaxnet.until import UntilResult, fit_until
+from jaxnet.validation import InputError
 
 __all__ = [
     "GRAD_SOURCES",
@@ -182,8 +185,32 @@ def fit(
 
 def predict(params: Params, X: ArrayLike, activations: Sequence[str]) -> jax.Array:
     """Predictions: 0/1 labels (1, m) for sigmoid, class indices (m,) for softmax,
-    the values A[L] (n[L], m) for a linear output."""
+    the values A[L] (n[L], m) for a linear output.
+
+    X is (n_x, m). Called on concrete arrays, an X holding NaN or inf is
+    refused (a NaN column would otherwise be labelled 0); inside ``jax.jit``
+    or ``vmap`` X is traced and cannot be checked: check it before.
+
+    Raises:
+        ValueError: activations is a single string or not one valid name per
+            layer; a concrete X holds NaN or inf (the message names the first).
+    """
+    activations = check_activations(activations, len(params))
+    _check_finite_input(X)
     return get_output(activations[-1]).predict(predict_proba(params, X, activations))
+
+
+def _check_finite_input(X) -> None:
+    """Refuse a concrete X holding NaN or inf; traced X passes (see predict)."""
+    if isinstance(X, jax.core.Tracer) or bool(jnp.all(jnp.isfinite(jnp.asarray(X)))):
+        return
+    bad = ~np.isfinite(np.asarray(X))
+    first = ", ".join(str(int(i)) for i in np.argwhere(bad)[0])
+    raise InputError(
+        f"X has non-finite values (NaN or inf) in {int(bad.sum())} of {bad.size} "
+        f"entries, the first at X[{first}]: a prediction for such an example is "
+        "meaningless; drop or repair those columns before predicting"
+    )
 
 
 def accuracy(params: Params, X: ArrayLike, Y: ArrayLike, activations) -> jax.Array:

@@ -7,7 +7,9 @@ fix it, in the lecture's terms:
 
     check_params(params)                       list of {"W", "b"} dicts: shapes,
                                                float dtype, finite values
-    check_training_data(params, X, Y, output)  X (n_x, m), Y (n_y, m), finite,
+    check_training_data(params, X, Y, output,  X (n_x, m), Y (n_y, m), finite,
+                        dtype=None)            also after conversion to the run's
+                                               dtype (X = 1e39 is inf in float32),
                                                labels that fit the output layer
     from_course_params / to_course_params      the course's {"W1", "b1", ...} dict
 
@@ -55,6 +57,27 @@ def _check_finite(name: str, values: np.ndarray, fix: str) -> None:
             f"{name} has non-finite values (NaN or inf) in {_first_bad(name, bad)}: "
             f"{fix}"
         )
+
+
+def _check_in_dtype(name: str, values: np.ndarray, dtype) -> None:
+    """Refuse finite values that ``dtype`` turns into inf, or non-zero into 0."""
+    info = np.finfo(dtype)
+    if values.dtype.kind == "f" and np.finfo(values.dtype).bits <= info.bits:
+        return  # converting to a dtype at least as wide changes nothing
+    with np.errstate(over="ignore", under="ignore"):
+        converted = values.astype(info.dtype)
+    bad = ~np.isfinite(converted) | ((converted == 0) & (values != 0))
+    if not bad.any():
+        return
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise InputError(
+        f"{name} holds values the run's dtype {info.dtype} cannot hold (finite up "
+        f"to {float(info.max):.4g}, non-zero from "
+        f"{float(info.smallest_subnormal):.4g}): {_first_bad(name, bad)} = "
+        f"{float(values[first]):g}, which becomes {float(converted[first]):g}. "
+        f"Rescale {name} (e.g. standardize it) or train in float64 (float64 params "
+        "with jax_enable_x64 on)"
+    )
 
 
 def _layer(l: int, layer) -> tuple:
@@ -209,18 +232,22 @@ LABEL_CHECKS: dict[str, Callable[[np.ndarray], None]] = {
 }
 
 
-def check_training_data(params: Params, X, Y, output: str) -> None:
+def check_training_data(params: Params, X, Y, output: str, *, dtype=None) -> None:
     """Check X, Y and the labels against the params and the output layer.
 
     Expected: X (n_x, m) numbers with n_x = n[0] and m >= 1, Y (n[L], m), both
     finite, and labels that fit ``output`` (see ``LABEL_CHECKS``). The params'
-    shapes are checked too (not their values: see ``check_params``).
+    shapes are checked too (not their values: see ``check_params``). With
+    ``dtype`` (the run's float dtype) X and Y must also stay finite, and
+    non-zero entries non-zero, after conversion to it: X = 1e39 is finite in
+    float64 but inf in float32.
 
     Args:
         params: the network's params, [{"W", "b"}, ...].
         X: inputs, (n_x, m), one example per column.
         Y: labels or targets, (n[L], m).
         output: the output activation: "sigmoid", "softmax" or "linear".
+        dtype: the run's float dtype, or None to skip the conversion check.
 
     Raises:
         InputError: anything else, with the fix in the message.
@@ -264,6 +291,9 @@ def check_training_data(params: Params, X, Y, output: str) -> None:
     )
     _check_finite("X", X, fix)
     _check_finite("Y", Y, fix)
+    if dtype is not None:
+        _check_in_dtype("X", X, dtype)
+        _check_in_dtype("Y", Y, dtype)
     LABEL_CHECKS[output](Y)
 
 
