@@ -115,6 +115,9 @@ def train_checkpointed(
         print(f"\n== {name}: resuming at {unit} {done} from {path}")
         start = (state if carried is None else carried, done, costs)
     last_save = [-float("inf")]  # the first chunk is saved at once
+    # With a mesh, C's columns may live on other processes, and a resume starts
+    # from the dense state anyway (``jaxnet.boundary.prepare``).
+    exact = hyper.get("mesh") is None
 
     def save(state, done, costs, carried, *, finished=False, force=False):
         if not force and time.monotonic() - last_save[0] < CHECKPOINT_SECONDS:
@@ -128,7 +131,10 @@ def train_checkpointed(
                 layer_dims=layer_dims,
                 activations=activations,
                 metadata={**meta, "iterations_done": done, "finished": finished},
-                extra_arrays={**state_arrays(state, costs), **carried_arrays(carried)},
+                extra_arrays={
+                    **state_arrays(state, costs),
+                    **carried_arrays(carried if exact else None),
+                },
             )
         last_save[0] = time.monotonic()
 
