@@ -150,6 +150,28 @@ def test_the_carried_state_survives_a_checkpoint_file(data_root, tmp_path):
         restore_carried(template, X, state, extra)
 
 
+def test_a_carried_state_resumes_under_auto_exactly_and_under_dense_to_rounding():
+    # A small wide problem (n_x = 64 >= 4 m = 32): "auto" takes the gram path.
+    X = jax.random.uniform(jax.random.key(1), (64, 8), jnp.float64)
+    Y = (X[:1] > 0.5).astype(jnp.float64)
+    params = init_params(jax.random.key(2), [64, 5, 1], method="he", dtype=X.dtype)
+    hyper = dict(activations=("relu", "sigmoid"), learning_rate=0.1,
+                 optimizer="momentum", progress=False, print_every=None)  # fmt: skip
+    whole = train_loop(params, X, Y, num_iterations=30, **hyper)
+    half = train_loop(params, X, Y, num_iterations=12, **hyper)
+    assert half.carried.form == "gram"
+    start = (half.carried, 12, half.costs)
+    rest = train_loop(params, X, Y, num_iterations=30, resume_from=start, **hyper)
+    assert rest.carried.form == "gram"  # a momentum trace in coordinates: still gram
+    assert_bits_equal(rest.params, whole.params, "auto")
+    # Asked for the dense path, it continues from the materialized state:
+    # float64 rounding of W[1] and of the momentum, nothing more.
+    dense = train_loop(params, X, Y, num_iterations=30, resume_from=start,
+                       first_layer="dense", **hyper)  # fmt: skip
+    assert dense.carried.form == "dense"
+    assert max_abs_diff(dense.params, whole.params) < 1e-12
+
+
 def test_on_chunk_gets_as_many_arguments_as_it_takes(data_root):
     params, X, Y = cat_problem(data_root, jnp.float32)
     got = {}
