@@ -1,7 +1,9 @@
 """Checkpointed, resumable training of one model: what every experiment shares.
 
 ``train_checkpointed`` wraps ``jaxnet.runner.train_loop`` with a checkpoint
-that holds the whole training state (``jaxnet.runstate``), rewritten
+that holds the whole training state (``jaxnet.runstate``: the dense state,
+and on the wide-input path also its coordinates and W[1]_0, from which the
+resumed run continues bit for bit), rewritten
 atomically at most every ``CHECKPOINT_SECONDS`` and at the end, and with
 resume: when asked to resume and a checkpoint exists, it checks that the
 flags and the data are the ones the checkpoint was made with, restores the
@@ -24,7 +26,13 @@ from jaxnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jaxnet.driver import RunResult
 from jaxnet.params import layer_dims_of
 from jaxnet.runner import train_loop
-from jaxnet.runstate import StateMismatchError, restore_state, state_arrays
+from jaxnet.runstate import (
+    StateMismatchError,
+    carried_arrays,
+    restore_carried,
+    restore_state,
+    state_arrays,
+)
 
 CHECKPOINT_SECONDS = 2.0  # checkpoints are rewritten at most this often
 
@@ -151,6 +159,7 @@ def train_checkpointed(
         template = prepare(params, X, Y, **hyper).state
         try:
             state, costs = restore_state(template, saved, info["extra"])
+            carried = restore_carried(template, X, state, info["extra"])
         except StateMismatchError as e:
             raise StateMismatchError(f"{path}: {e}; {FRESH_HINT}") from None
         if len(costs) != done:
@@ -163,10 +172,13 @@ def train_checkpointed(
             result = RunResult(state.params, state, costs, done, 0.0, 0.0, False, False)
             return result, True
         print(f"\n== {name}: resuming at {unit} {done} from {path}")
-        start = (state, done, costs)
+        start = (state if carried is None else carried, done, costs)
     last_save = [-float("inf")]  # the first chunk is saved at once
+    # With a mesh, C's columns may live on other processes, and a resume starts
+    # from the dense state anyway (``jaxnet.boundary.prepare``).
+    exact = hyper.get("mesh") is None
 
-    def save(state, done, costs, finished=False, force=False):
+    def save(state, done, costs, carried, *, finished=False, force=False):
         if not force and time.monotonic() - last_save[0] < CHECKPOINT_SECONDS:
             return
         if not distributed.is_main_process():
@@ -178,7 +190,10 @@ def train_checkpointed(
                 layer_dims=layer_dims,
                 activations=activations,
                 metadata={**meta, "iterations_done": done, "finished": finished},
-                extra_arrays=state_arrays(state, costs),
+                extra_arrays={
+                    **state_arrays(state, costs),
+                    **carried_arrays(carried if exact else None),
+                },
             )
         last_save[0] = time.monotonic()
 
@@ -188,5 +203,6 @@ def train_checkpointed(
         should_stop=stop, **hyper,
     )  # fmt: skip
     finished = result.iterations_done == num_iterations and not result.diverged
-    save(result.state, result.iterations_done, result.costs, finished, force=True)
+    save(result.state, result.iterations_done, result.costs, result.carried,
+         finished=finished, force=True)  # fmt: skip
     return result, finished

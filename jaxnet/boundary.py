@@ -31,20 +31,28 @@ from jaxnet.optimizers import as_optimizer
 from jaxnet.params import Params, layer_dims_of
 from jaxnet.shapes import check_activations
 from jaxnet.steps import TrainState
-from jaxnet.wide import FIRST_LAYERS, FirstLayer, choose_first_layer
+from jaxnet.wide import (
+    FIRST_LAYERS,
+    Carried,
+    FirstLayer,
+    carried_data,
+    carried_dense,
+    choose_first_layer,
+)
 
 
 class Prepared(NamedTuple):
     """What a run needs: the static config, the start state, the numbers, data.
 
-    ``state`` is the dense start state (the lecture's params); ``data`` is what
+    ``state`` is the dense start state (the lecture's params), or a resumed
+    ``jaxnet.wide.Carried`` already in ``config.first_layer``'s terms; ``data`` is what
     the compiled program takes for X: X itself, or the first-layer form's data
     (``config.first_layer``, see ``jaxnet.wide``). With a mesh, every array is
     already on its devices (see ``prepare``).
     """
 
     config: TrainConfig
-    state: TrainState
+    state: TrainState | Carried
     hp: Hyperparams
     X: jax.Array
     Y: jax.Array
@@ -64,7 +72,7 @@ def prepare(
     activations: Sequence[str],
     num_models: int | None = None,
     stacked: bool = False,
-    start: TrainState | None = None,
+    start: TrainState | Carried | None = None,
     **options: Unpack[TrainOptions],
 ) -> Prepared:
     """Validate everything once and build the start of a run.
@@ -78,7 +86,10 @@ def prepare(
             keep_prob may then be (N,) sequences and key (N,) keys.
         stacked: params carry the model axis.
         start: a dense TrainState to start from instead of ``params`` (a resumed
-            run; one model only).
+            run; one model only), or a ``Carried`` one: when the run's form is
+            the carried one (and no mesh), it continues in the same terms
+            against the form's data rebuilt from W[1]_0 and X; otherwise from
+            its dense state.
         **options: the training options (``jaxnet.hyperparams.TrainOptions``;
             the defaults are in ``OPTION_DEFAULTS``).
 
@@ -114,6 +125,10 @@ def prepare(
     transform = as_optimizer(optimizer, learning_rate if num_models is None else 1.0)
     l2, dropout = regularizers_on(hp)
     _check_memory(one, X, transform, batch_size, num_models, first_layer, mesh)
+    carried, carried_on = None, None  # a resumed state in its form's terms
+    if isinstance(start, Carried):
+        carried, carried_on = start, carried_data(start, X)
+        start = carried_dense(carried, carried_on)
     if start is not None:
         state = start
     elif num_models is None:
@@ -122,15 +137,21 @@ def prepare(
     else:
         key = jnp.stack([jax.random.key(0)] * num_models) if key is None else key
         state = _stacked_state(params, stacked, transform, optimizer, hp, key)
+    # (With a mesh the run starts from the dense state: entering coordinates
+    # would drop a momentum's W[1] part, so it is not declared in span.)
+    in_coordinates = carried is not None and carried.form == "gram" and mesh is None
     form = choose_first_layer(
-        first_layer, transform, state, X, batch_size=batch_size, l2=l2
-    )
+        first_layer, transform, state, X, batch_size=batch_size, l2=l2,
+        in_span=True if in_coordinates else None,
+    )  # fmt: skip
     examples_mesh = mesh if num_models is None else None  # the step's constraint
     config = TrainConfig(
         activations, transform.update, grad, batch_size, l2, dropout, form,
         examples_mesh,
     )  # fmt: skip
-    if mesh is None:
+    if mesh is None and carried is not None and form == carried.form:
+        state, data = carried, carried_on  # bit for bit where the run stopped
+    elif mesh is None:
         data = FIRST_LAYERS[form].data(state.params, X)
     else:
         sweep = num_models is not None

@@ -10,7 +10,10 @@ experiments) is a thin use of this module:
   in. The data is X, or what the run's first-layer form takes instead
   (``jaxnet.wide``: G = X^T X and P = W[1]_0 X for wide inputs); inside, the
   state is in that form, and ``drive`` converts it from and back to the dense
-  state callers see (start, ``on_chunk``, the result).
+  state callers see (start, ``on_chunk``, the result). What the run carries in
+  the form's terms (``jaxnet.wide.Carried``) goes to ``on_chunk`` and into the
+  result too, and a run started from it continues in the same terms: that is
+  how a resumed run equals the unstopped one bit for bit on every path.
 - ``drive(...)``: the host loop around it. It sizes chunks by time (a chunk
   never runs much longer than ``max_chunk_seconds``, so Ctrl-C is honoured
   within about a second), prints the lecture's "Cost after iteration i" lines
@@ -27,6 +30,7 @@ and "interrupted": ``should_stop()`` said so between chunks (a signal, see
 """
 
 import functools
+import inspect
 import sys
 import time
 from collections.abc import Callable
@@ -41,7 +45,7 @@ from jaxnet.distributed import agree_on_chunk, gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
 from jaxnet.steps import TrainState, run_up_to
 from jaxnet.stopping import first_bad, roll_back
-from jaxnet.wide import FIRST_LAYERS
+from jaxnet.wide import FIRST_LAYERS, Carried
 
 MAX_CHUNK_SECONDS = 0.5
 PROBE_STEPS = 4
@@ -63,6 +67,8 @@ class RunResult(NamedTuple):
         interrupted: ``should_stop`` stopped the run.
         stop_reason: None (finished), "non-finite", "diverged" or "interrupted".
         message: a sentence for the user when the run stopped early.
+        carried: the last good state in the first-layer form's terms, which a
+            checkpoint stores to resume exactly (``jaxnet.wide.Carried``).
     """
 
     params: object
@@ -75,6 +81,7 @@ class RunResult(NamedTuple):
     interrupted: bool
     stop_reason: str | None = None
     message: str = ""
+    carried: Carried | None = None
 
 
 def _all_finite(tree) -> jax.Array:
@@ -127,7 +134,7 @@ def compiled_chunk(config, capacity, vmapped, args) -> tuple[Callable, float]:
 
 def drive(
     config: TrainConfig,
-    state: TrainState,
+    state: TrainState | Carried,
     hp: Hyperparams,
     data,
     Y,
@@ -139,7 +146,7 @@ def drive(
     progress: bool = False,
     desc: str = "training",
     unit: str = "iteration",
-    on_chunk: Callable[[TrainState, int, np.ndarray], None] | None = None,
+    on_chunk: Callable | None = None,
     should_stop: Callable[[], bool] | None = None,
     print_fn: Callable[[str], None] | None = None,
     max_chunk_seconds: float = MAX_CHUNK_SECONDS,
@@ -151,14 +158,19 @@ def drive(
 
     Args:
         config, hp, data, Y: what the chunk program takes (see module doc).
-        state: the dense start state (it enters the first-layer form here).
+        state: the dense start state (it enters the first-layer form here), or
+            a ``Carried`` of this form (a resumed run, already in its terms;
+            ``data`` must be ``jaxnet.wide.carried_data`` of it).
         num_iterations: the run's total length (iterations or epochs).
         start_iteration: iterations already done (a resumed run).
         past_costs: their costs, kept in the result and used for J_0.
         print_every: print the cost every this many iterations (None: never).
         progress: show a tqdm bar on stderr.
-        on_chunk: ``on_chunk(state, iterations_done, costs_so_far)`` after each
-            good chunk (e.g. to write a checkpoint); the state is dense.
+        on_chunk: ``on_chunk(state, iterations_done, costs_so_far, carried)``
+            after each good chunk (e.g. to write a checkpoint); the state is
+            dense, ``carried`` the ``Carried`` that resumes it exactly. A
+            callback taking two or three positional arguments gets the first
+            two or three.
         should_stop: polled between chunks; True stops the run, keeping it.
         print_fn: where cost lines go (default: tqdm.write, above the bar).
         max_chunk_seconds: the longest a compiled chunk should run.
@@ -170,15 +182,21 @@ def drive(
     print_fn = print_fn or (lambda line: tqdm.write(line, file=sys.stdout))
     form = FIRST_LAYERS[config.first_layer]
     enter, leave = form.enter, form.leave
+    on_chunk = None if on_chunk is None else _positional(on_chunk)
     if vmapped:
         enter = jax.vmap(enter, in_axes=(0, form.model_axes))
         leave = jax.vmap(leave, in_axes=(0, form.model_axes))
+    if isinstance(state, Carried) and state.form != config.first_layer:
+        raise ValueError(
+            f"a state carried in the {state.form!r} first-layer form cannot run as "
+            f"{config.first_layer!r}; start from its dense state instead"
+        )
+    state = state.state if isinstance(state, Carried) else enter(state, data)
     leaf = jax.tree.leaves(state.params)[0]
     shape = (leaf.shape[0], 0) if vmapped else (0,)
     past = np.zeros(shape, leaf.dtype) if past_costs is None else np.asarray(past_costs)
     costs = [past.astype(leaf.dtype)]
     done, compile_s, train_s = start_iteration, 0.0, 0.0
-    state = enter(state, data)
     remaining = num_iterations - start_iteration
     # One compiled program per run: chunks of any length up to ``capacity``.
     capacity = remaining if single_chunk else min(_power_of_two(remaining), 1 << 16)
@@ -228,13 +246,16 @@ def drive(
             done += n
             bar.update(n)
             if on_chunk is not None:
-                on_chunk(leave(state, data), done, np.concatenate(costs, axis=-1))
+                carried = Carried(config.first_layer, state, form.anchor(data))
+                kept = np.concatenate(costs, axis=-1)
+                on_chunk(leave(state, data), done, kept, carried)
             if not single_chunk:
                 steps = _steps_per_chunk(seconds / n, max_chunk_seconds, capacity)
     finally:
         bar.close()
     if message:
         print_fn(message)
+    carried = Carried(config.first_layer, state, form.anchor(data))
     state = leave(state, data)
     return RunResult(
         state.params,
@@ -247,7 +268,25 @@ def drive(
         reason == "interrupted",
         reason,
         message,
+        carried,
     )
+
+
+def _positional(on_chunk: Callable) -> Callable:
+    """``on_chunk`` called with as many of (state, done, costs, carried) as it
+    takes positionally (callbacks of (state, done) and (state, done, costs)
+    keep working)."""
+    try:
+        parameters = inspect.signature(on_chunk).parameters.values()
+    except (TypeError, ValueError):  # no signature (some builtins): the old three
+        return lambda *args: on_chunk(*args[:3])
+    kinds = [p.kind for p in parameters]
+    Kind = inspect.Parameter
+    if Kind.VAR_POSITIONAL in kinds:
+        return on_chunk
+    positional = (Kind.POSITIONAL_ONLY, Kind.POSITIONAL_OR_KEYWORD)
+    n = min(max(sum(kind in positional for kind in kinds), 2), 4)
+    return lambda *args: on_chunk(*args[:n])
 
 
 def _replay(config, capacity, hp, data, Y, state, num_steps: int) -> TrainState:

@@ -7,6 +7,13 @@ of it into named numpy arrays (readable with numpy alone);
 ``restore_state`` rebuilds the ``TrainState`` against a template made by the
 same configuration, checking every leaf's count, shape and dtype, so a resumed
 run continues bit for bit where the saved one stopped.
+
+A run on the wide-input path (``jaxnet.wide``) steps W[1] = s W[1]_0 + C X^T in
+the coordinates (s, C); its dense state holds W[1] rounded once.
+``carried_arrays`` adds what that run carries (``jaxnet.wide.Carried``: the
+coordinates, the optimizer's moments in them, and W[1]_0), and
+``restore_carried`` gives it back, so that the resumed run continues in the
+same coordinates against the same G = X^T X and P = W[1]_0 X.
 """
 
 import jax
@@ -14,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnet.steps import TrainState
+from jaxnet.wide import FIRST_LAYERS, Carried, carried_data
 
 
 class StateMismatchError(ValueError):
@@ -93,3 +101,76 @@ def restore_state(template: TrainState, params, arrays: dict) -> tuple:
                           template.params)  # fmt: skip
     state = TrainState(params, jax.tree.unflatten(treedef, restored), key)
     return state, costs
+
+
+def carried_arrays(carried: Carried | None) -> dict[str, np.ndarray]:
+    """The arrays beyond ``state_arrays`` that resume a run in its first-layer
+    form's terms: none for a dense run (its dense state is what it carries);
+    otherwise "form" (the form's name, e.g. "gram"), "form_W0" (W[1]_0,
+    (n[1], n_x)) and "form_0", "form_1", ...: the leaves of the carried
+    (params, optimizer state) in order (for "gram": C (n[1], m), b[1], s, the
+    other layers, then the optimizer's). The key is ``state_arrays``' "key"."""
+    if carried is None or carried.W0 is None:
+        return {}
+    leaves = jax.tree.leaves((carried.state.params, carried.state.opt_state))
+    arrays = {f"form_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+    arrays["form"] = np.asarray(carried.form, dtype=np.str_)
+    arrays["form_W0"] = np.asarray(carried.W0)
+    return arrays
+
+
+def restore_carried(template: TrainState, X, state: TrainState, arrays: dict):
+    """The ``Carried`` state that ``carried_arrays`` wrote, or None (a dense run,
+    or a checkpoint written before it existed: resume from the dense state).
+
+    Args:
+        template: a start state of the same configuration (dense).
+        X: the training inputs (n_x, m): they give m and, with W[1]_0, the
+            shapes of the form's state.
+        state: the restored dense state (``restore_state``); its key is used.
+        arrays: the checkpoint's extra arrays.
+
+    Raises:
+        StateMismatchError: an unknown form, a missing or extra array, or one of
+            another shape or dtype than this run's.
+    """
+    if "form" not in arrays:
+        return None
+    form = str(np.asarray(arrays["form"])[()])
+    if form not in FIRST_LAYERS or "form_W0" not in arrays:
+        raise StateMismatchError(
+            f"the checkpoint's first-layer state {form!r} is not one of "
+            f"{sorted(FIRST_LAYERS)} or lacks its W[1]_0 ('form_W0'); resume from "
+            "a checkpoint this version wrote, or start a new run"
+        )
+    W0, W = np.asarray(arrays["form_W0"]), template.params[0]["W"]
+    if W0.shape != jnp.shape(W) or W0.dtype != jnp.result_type(W):
+        raise StateMismatchError(
+            f"the checkpoint's W[1]_0 is {W0.shape} {W0.dtype}; this run's W[1] is "
+            f"{jnp.shape(W)} {jnp.result_type(W)}"
+        )
+    probe = Carried(form, None, W0)
+    expected = jax.eval_shape(
+        lambda t, X: FIRST_LAYERS[form].enter(t, carried_data(probe, X)),
+        TrainState(template.params, template.opt_state, None),
+        jnp.asarray(X),
+    )
+    leaves, treedef = jax.tree.flatten((expected.params, expected.opt_state))
+    saved = [k for k in arrays if k.startswith("form_") and k[5:].isdigit()]
+    if len(saved) != len(leaves):
+        raise StateMismatchError(
+            f"the checkpoint holds {len(saved)} arrays of its {form!r} first-layer "
+            f"state but this run's has {len(leaves)}: it was saved with another "
+            "model or optimizer"
+        )
+    restored = []
+    for i, leaf in enumerate(leaves):
+        value = np.asarray(arrays[f"form_{i}"])
+        if value.shape != leaf.shape or value.dtype != leaf.dtype:
+            raise StateMismatchError(
+                f"{form} first-layer state array {i} is {value.shape} {value.dtype}; "
+                f"this run expects {leaf.shape} {leaf.dtype}"
+            )
+        restored.append(jnp.asarray(value))
+    params, opt_state = jax.tree.unflatten(treedef, restored)
+    return Carried(form, TrainState(params, opt_state, state.key), jnp.asarray(W0))
