@@ -36,8 +36,8 @@ value between them (a subgradient, e.g. relu'(0) = 0) is accepted, a value
 outside counts by its distance to the interval. Elsewhere the reference is the
 centred difference. Either way the interval is widened by the differences'
 rounding error, 10 u |f| / eps (~1.5e-9 for |f| ~ 0.7; seen: ~0.3 u |f| / eps),
-which they cannot resolve. ``fd_tol`` then applies to the leaf as before. The result says how
-many coordinates were at kinks.
+which they cannot resolve. ``fd_tol`` then applies to the leaf as before. The
+result says how many coordinates were at kinks.
 
 Checks run in float64 (jax_enable_x64 must be on): float32's 1e-7 resolution
 cannot tell a correct rule from a slightly wrong one.
