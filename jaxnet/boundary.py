@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from jaxnet import distributed, memory, validation
 from jaxnet.hyperparams import (
+    DEFAULT_LEARNING_RATE,
     Hyperparams,
     TrainConfig,
     TrainOptions,
@@ -29,7 +30,7 @@ from jaxnet.hyperparams import (
 )
 from jaxnet.optimizers import as_optimizer
 from jaxnet.params import Params, layer_dims_of
-from jaxnet.shapes import check_activations
+from jaxnet.shapes import check_activations, check_output_units
 from jaxnet.steps import TrainState
 from jaxnet.wide import (
     FIRST_LAYERS,
@@ -115,14 +116,25 @@ def prepare(
     one = jax.tree.map(lambda leaf: leaf[0], params) if stacked else params
     validation.check_params(one)
     activations = check_activations(activations, len(one))
+    check_output_units(one, activations[-1])
     dtype = run_dtype(one)
     validation.check_training_data(one, X, Y, activations[-1], dtype=dtype)
     X, Y = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
     batch_size = check_count("batch_size", batch_size, allow_none=True)
+    own_rate = learning_rate is None and not _named(optimizer)  # optax's own
+    if learning_rate is None and not own_rate:
+        learning_rate = DEFAULT_LEARNING_RATE
     hp = make_hyperparams(
-        learning_rate, lambd, keep_prob, dtype=dtype, num_models=num_models
-    )
-    transform = as_optimizer(optimizer, learning_rate if num_models is None else 1.0)
+        1.0 if own_rate else learning_rate, lambd, keep_prob, dtype=dtype,
+        num_models=num_models,
+    )  # fmt: skip
+    if own_rate:  # alpha lives in the optimizer only: unknown here
+        hp = hp._replace(learning_rate=jnp.full_like(hp.learning_rate, jnp.nan))
+    sweep = num_models is not None  # a sweep sets each model's alpha below
+    transform = as_optimizer(
+        optimizer, 1.0 if sweep and not own_rate else learning_rate, one,
+        given=("learning_rates" if sweep else "learning_rate", learning_rate),
+    )  # fmt: skip
     l2, dropout = regularizers_on(hp)
     _check_memory(one, X, transform, batch_size, num_models, first_layer, mesh)
     carried, carried_on = None, None  # a resumed state in its form's terms
@@ -136,7 +148,7 @@ def prepare(
         state = TrainState(params, transform.init(params), key)
     else:
         key = jnp.stack([jax.random.key(0)] * num_models) if key is None else key
-        state = _stacked_state(params, stacked, transform, optimizer, hp, key)
+        state = _stacked_state(params, stacked, transform, not own_rate, hp, key)
     # (With a mesh the run starts from the dense state: entering coordinates
     # would drop a momentum's W[1] part, so it is not declared in span.)
     in_coordinates = carried is not None and carried.form == "gram" and mesh is None
@@ -205,13 +217,18 @@ def _place(mesh, sweep: bool, form: FirstLayer, state, hp, X, Y) -> tuple:
     return state, hp, X, Y, data
 
 
-def _stacked_state(params, stacked, transform, optimizer, hp, keys) -> TrainState:
-    """N start states; with a named optimizer each holds its own alpha."""
+def _named(optimizer) -> bool:
+    """None or a rule's name: jaxnet builds it, with alpha in its state."""
+    return optimizer is None or isinstance(optimizer, str)
+
+
+def _stacked_state(params, stacked, transform, set_rate, hp, keys) -> TrainState:
+    """N start states; with ``set_rate`` each holds its own alpha (hp's)."""
     n = hp.learning_rate.shape[0]
     if not stacked:
         params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *x.shape)), params)
     opt_state = jax.vmap(transform.init)(params)
-    if optimizer is None or isinstance(optimizer, str):
+    if set_rate:
         swept = {**opt_state.hyperparams, "learning_rate": hp.learning_rate}
         opt_state = opt_state._replace(hyperparams=swept)
     return TrainState(params, opt_state, keys)

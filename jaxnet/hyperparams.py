@@ -80,10 +80,15 @@ class TrainOptions(TypedDict, total=False):
 
     Keys:
         learning_rate: alpha (> 0); kept in the optimizer state, so a new value
-            reuses the compiled program. Default 0.0075.
+            reuses the compiled program. Default None: 0.0075
+            (``DEFAULT_LEARNING_RATE``) for a named rule, the transformation's
+            own rate for an optax optimizer.
         optimizer: None (plain gradient descent), a name from ``OPTIMIZERS``
             ("gd", "momentum", "nesterov", "rmsprop", "adam"), or any optax
-            transformation (used as it is, with its own learning rate).
+            transformation. A transformation keeps its own learning rate unless
+            learning_rate is given; then one built with
+            ``optax.inject_hyperparams`` has its "learning_rate" set to it, and
+            any other is refused (its rate is fixed, alpha would be ignored).
         grad: "manual" (the hand-written backward pass) or "autodiff".
         lambd: L2 regularization strength (>= 0); 0 leaves the term out.
         keep_prob: inverted-dropout keep probability for hidden layers, in
@@ -118,8 +123,10 @@ class TrainOptions(TypedDict, total=False):
     mesh: Any
 
 
+DEFAULT_LEARNING_RATE = 0.0075  # alpha when none is given and the rule is named
+
 OPTION_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 0.0075,
+    "learning_rate": None,  # DEFAULT_LEARNING_RATE, or an optax optimizer's own
     "optimizer": None,
     "grad": "manual",
     "lambd": 0.0,
@@ -235,7 +242,7 @@ def check_count(name: str, value, *, allow_none: bool = False) -> int | None:
 
 
 def make_hyperparams(
-    learning_rate=OPTION_DEFAULTS["learning_rate"],
+    learning_rate=DEFAULT_LEARNING_RATE,
     lambd=OPTION_DEFAULTS["lambd"],
     keep_prob=OPTION_DEFAULTS["keep_prob"],
     *,

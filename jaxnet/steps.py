@@ -102,7 +102,7 @@ def gradient_step(config: TrainConfig, gradients: Callable = value_and_grads):
             config.activations,
             grad=config.grad,
             lambd=hp.lambd if config.l2 else None,
-            keep_prob=hp.keep_prob,
+            keep_prob=hp.keep_prob if config.dropout else 1.0,
             dropout_key=dropout_key if config.dropout else None,
         )
         updates, opt_state = config.update(grads, state.opt_state, state.params)

@@ -124,7 +124,7 @@ def sweep(
     *,
     activations: Sequence[str],
     num_iterations: int,
-    learning_rates=0.0075,
+    learning_rates=None,
     lambds=None,
     keep_probs=None,
     keys: jax.Array | None = None,
@@ -154,7 +154,11 @@ def sweep(
         X: (n_x, m), shared by all models. Y: (n[L], m).
         activations: one name per layer.
         num_iterations: gradient steps (full batch) or epochs (with batch_size).
-        learning_rates: alpha, scalar or (N,).
+        learning_rates: alpha, scalar or (N,); None: 0.0075 with a named (or
+            no) optimizer, an optax optimizer's own rate. Beside an optax
+            optimizer the rates are set in each model's state when it was built
+            with ``optax.inject_hyperparams``, and refused otherwise (its rate
+            is fixed: N identical models).
         lambds: L2 strength, scalar or (N,); None: no L2 term at all.
         keep_probs: inverted-dropout keep probability, scalar or (N,); None: no
             dropout. A swept 1.0 draws all-ones masks: the same numbers as ``fit``

@@ -27,8 +27,8 @@ from jaxnet.boundary import prepare
 from jaxnet.deep import predict_proba
 from jaxnet.driver import drive
 from jaxnet.hyperparams import (
+    DEFAULT_LEARNING_RATE,
     GRAD_SOURCES,
-    OPTION_DEFAULTS,
     Hyperparams,
     TrainConfig,
     TrainOptions,
@@ -38,7 +38,7 @@ from jaxnet.hyperparams import (
 )
 from jaxnet.outputs import get_output, true_labels
 from jaxnet.params import Grads, Params
-from jaxnet.shapes import check_activations
+from jaxnet.shapes import check_activations, check_examples
 from jaxnet.steps import (
     TrainState,
     gradient_step,
@@ -68,7 +68,7 @@ __all__ = [
     "value_and_grads",
 ]
 
-LEARNING_RATE = OPTION_DEFAULTS["learning_rate"]
+LEARNING_RATE = DEFAULT_LEARNING_RATE
 
 
 def update_params(params: Params, grads: Grads, learning_rate) -> Params:
@@ -158,7 +158,10 @@ def fit(
             (softmax) or real targets (linear).
         activations: one name per layer, the last from ``OUTPUTS``.
         num_iterations: gradient steps (full batch) or epochs (with batch_size).
-        **options: learning_rate (0.0075), optimizer (None: gradient descent),
+        **options: learning_rate (None: 0.0075 for a named rule, an optax
+            optimizer's own rate; given beside an optax optimizer it is set in
+            an ``optax.inject_hyperparams`` one and refused by any other),
+            optimizer (None: gradient descent),
             grad ("manual"), lambd (0), keep_prob (1), batch_size (None: full
             batch), key, first_layer ("auto"), mesh (None): see
             ``jaxnet.hyperparams.TrainOptions``, their one home. With
@@ -218,8 +221,9 @@ def accuracy(params: Params, X: ArrayLike, Y: ArrayLike, activations) -> jax.Arr
 
     Y is (1, m) of 0/1 for a sigmoid output, or one-hot (K, m) / class indices
     (m,) for softmax. A Y that would broadcast ((m, 1) against (1, m)) is an
-    error, not a wrong number.
+    error, not a wrong number, and so is m = 0 (the mean would be NaN).
     """
+    check_examples(jnp.shape(X)[1] if jnp.ndim(X) == 2 else 1)
     predictions = predict(params, X, activations)
     labels = true_labels(Y, activations[-1], jnp.shape(X)[1])
     correct = predictions == labels

@@ -16,8 +16,11 @@ fix it, in the lecture's terms:
 Labels by output (``LABEL_CHECKS``, one row per output layer):
 
     sigmoid   every Y entry is 0 or 1
-    softmax   every column of Y is one-hot (one 1, the rest 0), which the
-              collapsed dZ[L] = A[L] - Y needs
+    softmax   every column of Y is a distribution over the K classes:
+              one-hot (one 1, the rest 0) or soft (entries >= 0, summing to
+              1, e.g. label smoothing). The hand-written backward is exact for
+              any labels (dZ[L] = A[L] sum_k Y_k - Y); the boundary refuses
+              all-zero, multi-hot or unnormalized columns as likely mistakes
     linear    any finite values
 """
 
@@ -203,31 +206,43 @@ def _binary_labels(Y: np.ndarray) -> None:
     )
 
 
-def _one_hot_labels(Y: np.ndarray) -> None:
-    binary = (Y == 0) | (Y == 1)
-    ok = binary.all(axis=0) & (Y.sum(axis=0) == 1)
+def _distribution_labels(Y: np.ndarray) -> None:
+    """Every column of Y is a distribution over the K classes: Y >= 0, sum 1.
+
+    One-hot labels are the usual case; soft targets and label smoothing pass
+    too (the softmax backward is exact for them). The sum may miss 1 by
+    rounding: |sum - 1| <= max(1e-4, 4 K eps) of Y's float type.
+    """
+    K = Y.shape[0]
+    eps = np.finfo(Y.dtype).eps if Y.dtype.kind == "f" else 0.0
+    sums = Y.sum(axis=0, dtype=np.float64)
+    ok = (Y >= 0).all(axis=0) & (np.abs(sums - 1) <= max(1e-4, 4 * K * eps))
     if ok.all():
         return
     j = int(np.argmin(ok))
     column = Y[:, j]
-    if not binary[:, j].all():
-        why = "it holds values other than 0 and 1"
-    elif column.sum() == 0:
+    binary = ((column == 0) | (column == 1)).all()
+    if (column < 0).any():
+        why = "a negative entry"
+    elif sums[j] == 0:
         why = "all zeros: no class"
+    elif binary:
+        why = f"multi-hot: {int(sums[j])} ones"
     else:
-        why = f"multi-hot: {int(column.sum())} ones"
+        why = f"it sums to {sums[j]:.6g}"
     shown = column[:10].tolist() + (["..."] if column.size > 10 else [])
     raise InputError(
-        "softmax labels must be one-hot columns (exactly one 1 per column, the rest "
-        f"0); {int((~ok).sum())} of {ok.size} columns are not, the first is column "
-        f"{j} = {shown} ({why}). Encode integer class labels with "
-        f"jaxnet.labels.one_hot(labels, {Y.shape[0]})"
+        "softmax labels must be one-hot columns (one 1, the rest 0) or soft "
+        "labels (each column non-negative and summing to 1, e.g. label "
+        f"smoothing); {int((~ok).sum())} of {ok.size} columns are not, the first "
+        f"is column {j} = {shown} ({why}). Encode integer class labels with "
+        f"jaxnet.labels.one_hot(labels, {K})"
     )
 
 
 LABEL_CHECKS: dict[str, Callable[[np.ndarray], None]] = {
     "sigmoid": _binary_labels,
-    "softmax": _one_hot_labels,
+    "softmax": _distribution_labels,
     "linear": lambda Y: None,
 }
 
