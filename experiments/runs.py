@@ -104,7 +104,9 @@ def train_checkpointed(
             print(f"\n== {name}: finished in {path}; not trained again")
             result = RunResult(state.params, state, costs, done, 0.0, 0.0, False, False)
             return result, True
-        print(f"\n== {name}: resuming at {unit} {done} from {path}")
+        inside = "" if state.epoch is None else int(state.epoch.step)
+        inside = f" and {inside} minibatch steps" if inside else ""
+        print(f"\n== {name}: resuming at {unit} {done}{inside} from {path}")
         start = (state, done, costs)
     last_save = [-float("inf")]  # the first chunk is saved at once
 
