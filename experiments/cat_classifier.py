@@ -185,11 +185,14 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
     acts = tuple(cfg["activations"])
     params = distributed.gather(result.params)  # whole, on this process's host
     dtype = jax.tree.leaves(params)[0].dtype
-    splits, probs = {}, None
-    for split, X, Y in (("train", data.X_train, data.Y_train),
-                        ("test", data.X_test, data.Y_test)):  # fmt: skip
-        # One compiled forward per split; the sigmoid output predicts A > 0.5.
-        probs = np.asarray(PROBA(params, jnp.asarray(X, dtype), acts))[0]
+    # One compiled forward for both splits (one compilation, not one per
+    # shape: less for a Ctrl-C to wait for); the sigmoid output predicts A > 0.5.
+    X = jnp.asarray(np.concatenate([data.X_train, data.X_test], axis=1), dtype)
+    all_probs = np.asarray(PROBA(params, X, acts))[0]
+    m_train = data.X_train.shape[1]
+    splits = {}
+    for split, probs, Y in (("train", all_probs[:m_train], data.Y_train),
+                            ("test", all_probs[m_train:], data.Y_test)):  # fmt: skip
         splits[split] = common.accuracy_record(
             common.count_correct(probs > 0.5, Y[0].astype(bool)), Y.shape[1]
         )
@@ -377,7 +380,7 @@ def main(argv=None) -> dict:
             if stop():
                 break
     print_table(models)
-    if not args.no_plots and curves:
+    if not args.no_plots and curves and not stop():  # (a stop: leave at once)
         plot_costs(run_dir / "costs.png", curves)
         shown = "deep" if "deep" in probs else list(probs)[-1]
         plot_misclassified(run_dir / "misclassified.png", shown, data, probs[shown])
