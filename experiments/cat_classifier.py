@@ -200,6 +200,7 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
         "layer_dims": cfg["layer_dims"], "activations": list(acts),
         "init": "course" if args.course_init else cfg["init"],
         "iterations": cfg["iterations"], "iterations_done": result.iterations_done,
+        "steps_into_epoch": result.position,
         "learning_rate": cfg["learning_rate"], "finished": finished,
         "costs": cost_checkpoints(result.costs, args.print_every),
         "final_cost": float(result.costs[-1]) if len(result.costs) else None,

@@ -65,7 +65,9 @@ def train_loop(
             minibatch runs).
         resume_from: (state, iterations done, their costs) of an earlier run
             with the same settings: the run continues from there, and equals
-            the run that was never stopped.
+            the run that was never stopped. A minibatch run's state may stand
+            inside an epoch (``state.epoch``, ``RunResult.position``): it
+            continues from that very minibatch.
         should_stop: polled between chunks; True stops the run, keeping it.
         first_layer: as for ``fit``. States handed out (``on_chunk``, the
             result) are dense either way and resume under any choice; a gram

@@ -159,7 +159,7 @@ def test_digits_stopped_inside_an_epoch_resumes_bit_for_bit(
         run.proc.wait(timeout=120)
     finally:
         run.proc.kill()
-    _, info, _ = final(stopped)
+    _, info = load_checkpoint(stopped / "digits.npz")
     assert not info["metadata"]["finished"], "the signal came after the run ended"
     inside = int(info["extra"]["epoch_step"])
     assert 0 < inside < 250, f"the checkpoint is at an epoch boundary ({inside})"
