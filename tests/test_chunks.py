@@ -149,3 +149,27 @@ def test_chunks_grow_by_measured_time_at_most_fourfold():
     assert _steps_per_chunk(1e-3, 0.5, 1 << 16, 400) == 500  # the budget
     assert _steps_per_chunk(1.0, 0.5, 1 << 16, 64) == 1  # a step over budget
     assert _steps_per_chunk(1e-9, 0.5, 100, 1000) == 100  # the capacity
+
+
+def test_a_sweep_in_chunks_of_minibatch_steps_equals_one_call():
+    # A sweep's models share the step position (one branch for all under vmap);
+    # chunked (a progress callback) or in one call, the same numbers.
+    from jaxnet.sweep import sweep
+
+    params, X, Y = problem(jnp.float64)
+    keys = jax.random.split(jax.random.key(2), 3)
+    kwargs = dict(
+        activations=ACTIVATIONS, num_iterations=3, learning_rates=[0.1, 0.05, 0.01],
+        keys=keys, batch_size=BATCH, keep_probs=0.8,
+    )  # fmt: skip
+    one = sweep(params, X, Y, **kwargs)
+    seen = []
+    chunked = sweep(params, X, Y, on_chunk=lambda s, d, c: seen.append(d), **kwargs)
+    assert len(seen) >= 3 and seen[0] == 0  # the one-step probe ends no epoch
+    assert np.asarray(chunked.run.state.epoch.step).tolist() == [0, 0, 0]
+    pairs = zip(
+        jax.tree.leaves(one.params), jax.tree.leaves(chunked.params), strict=True
+    )
+    for a, b in pairs:
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(one.costs, chunked.costs)
