@@ -117,6 +117,8 @@ def chunk_program(config: TrainConfig, capacity: int, vmapped: bool = False):
         run = jax.vmap(run, in_axes=(0, 0, form.model_axes, None, None, None))
 
     def program(state, hp, data, Y, n):
+        if config.batch_size is not None:
+            state = start_epoch(state)  # (none yet: at an epoch's start)
         position = jnp.int32(0)  # every model of a sweep is at the same step
         if state.epoch is not None:
             position = state.epoch.step[0] if vmapped else state.epoch.step
