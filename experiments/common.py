@@ -154,6 +154,10 @@ def run_cli(main) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     code = result.get("exit_code", 0) if isinstance(result, dict) else 0
+    if code:  # stopped by a signal, its record written: leave at once, without
+        sys.stdout.flush()  # the interpreter's teardown (up to ~1 s) or waiting
+        sys.stderr.flush()  # for a compilation the stop made useless
+        os._exit(code)
     sys.exit(code)
 
 

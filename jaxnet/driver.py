@@ -32,11 +32,13 @@ Stopping rules (``RunResult.stop_reason``): "non-finite" and "diverged"
 (``jaxnet.stopping``: the run keeps the last parameters whose cost was good),
 and "interrupted": ``should_stop()`` said so between chunks (a signal, see
 ``jaxnet.interrupts``); the chunk that was running is kept. ``should_stop`` is
-also asked right after the one-time compilation, before any step runs.
+also asked while the run's program compiles (seconds, in a helper thread): a
+stop then ends the run before its first step.
 """
 
 import functools
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -56,6 +58,7 @@ MAX_CHUNK_SECONDS = 0.5
 PROBE_STEPS = 1  # the first chunk: one step, short whatever a step costs
 GROWTH = 4  # a chunk has at most this many times the steps of the one before
 MAX_CAPACITY = 1 << 16  # steps one compiled chunk can hold
+POLL_SECONDS = 0.02  # how often a stop request is asked for while compiling
 
 
 class RunResult(NamedTuple):
@@ -240,9 +243,11 @@ def drive(
     try:
         while done < total:
             template = (state, hp, data, Y, jnp.asarray(1, jnp.int32))
-            compiled, seconds = compiled_chunk(config, capacity, vmapped, template)
+            compiled, seconds = _compile_watched(
+                config, capacity, vmapped, template, should_stop
+            )
             compile_s += seconds  # (0 after the first chunk; then ask again)
-            stop = should_stop is not None and should_stop()
+            stop = should_stop is not None and (compiled is None or should_stop())
             stop, steps = agree_on_chunk(stop, steps)  # (several processes)
             if stop:
                 reason, message = (
@@ -303,6 +308,40 @@ def drive(
         message,
         done % per,
     )
+
+
+def _compile_watched(config, capacity, vmapped, args, should_stop) -> tuple:
+    """``compiled_chunk``, asking ``should_stop`` every POLL_SECONDS meanwhile.
+
+    A compilation takes seconds and cannot be cut, so it runs in a helper
+    thread while this one polls: on a stop request the run stops at once,
+    returning (None, seconds so far); the compilation finishes unused in the
+    background (the process exits when it is done). With several processes
+    (whose compiled calls must match) or without ``should_stop``, it compiles
+    here.
+    """
+    key = (config, capacity, vmapped, _signature(args))
+    if should_stop is None or key in _COMPILED or jax.process_count() > 1:
+        return compiled_chunk(config, capacity, vmapped, args)
+    start, done = time.perf_counter(), {}
+
+    def work():
+        try:
+            done["value"] = compiled_chunk(config, capacity, vmapped, args)
+        except BaseException as error:  # raised again below, in this thread
+            done["error"] = error
+
+    # Not a daemon: Python waits for it before tearing down (XLA aborts if
+    # the interpreter is finalized under a running compilation).
+    worker = threading.Thread(target=work, name="jaxnet-compile")
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL_SECONDS)
+        if worker.is_alive() and should_stop():
+            return None, time.perf_counter() - start
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
 
 
 def _position(state: TrainState) -> int:

@@ -43,21 +43,21 @@ OPTIONS = dict(
 )  # fmt: skip
 
 
-def stop_after(polls: int):
-    """A should_stop that says stop at its ``polls``-th call (1-based)."""
-    count = [0]
-
-    def should_stop():
-        count[0] += 1
-        return count[0] >= polls
-
-    return should_stop
+def stop_after(chunks: int) -> dict:
+    """should_stop and on_chunk arguments that stop a run after ``chunks``
+    chunks (should_stop is also polled while compiling: poll counts vary)."""
+    done = []
+    return dict(
+        should_stop=lambda: len(done) >= chunks,
+        on_chunk=lambda state, iterations: done.append(iterations),
+    )
 
 
 def run(params, X, Y, epochs, **kwargs):
+    options = {**OPTIONS, **kwargs}
     return train_loop(
         params, X, Y, num_iterations=epochs, print_every=None, progress=False,
-        unit="epoch", **OPTIONS, **kwargs,
+        unit="epoch", **options,
     )  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def assert_same_run(a, b):
 
 def test_the_probe_chunk_is_one_minibatch_step():
     params, X, Y = problem(jnp.float64)
-    result = run(params, X, Y, 3, should_stop=stop_after(2))  # after the probe
+    result = run(params, X, Y, 3, **stop_after(1))  # after the probe
     assert PROBE_STEPS == 1
     assert result.interrupted and result.iterations_done == 0
     assert result.position == 1 and int(result.state.epoch.step) == 1
@@ -86,8 +86,8 @@ def test_stopped_inside_an_epoch_and_resumed_equals_the_unstopped_run(dtype):
     assert whole.costs.shape == (8,)
     # Chunks of 1, 4, 16 steps (tiny steps: the growth cap sizes them): stops
     # after steps 1 (inside epoch 0) and 21 (inside epoch 4).
-    for polls, where in ((2, (0, 1)), (4, (4, 1))):
-        part = run(params, X, Y, 8, should_stop=stop_after(polls))
+    for chunks, where in ((1, (0, 1)), (3, (4, 1))):
+        part = run(params, X, Y, 8, **stop_after(chunks))
         assert part.interrupted and (part.iterations_done, part.position) == where
         assert part.costs.shape == (part.iterations_done,)
         np.testing.assert_array_equal(part.costs, whole.costs[: where[0]])
@@ -122,7 +122,7 @@ def test_steps_are_the_epochs_of_make_epoch_step():
 
 def test_a_checkpoint_with_a_bad_epoch_state_is_refused():
     params, X, Y = problem(jnp.float64)
-    part = run(params, X, Y, 2, should_stop=stop_after(2))
+    part = run(params, X, Y, 2, **stop_after(1))
     arrays = state_arrays(part.state, part.costs)
     assert int(arrays["epoch_step"]) == 1
     for name, value in [
@@ -173,3 +173,24 @@ def test_a_sweep_in_chunks_of_minibatch_steps_equals_one_call():
     for a, b in pairs:
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     np.testing.assert_array_equal(one.costs, chunked.costs)
+
+
+def test_a_stop_during_compilation_ends_the_run_before_its_first_step():
+    # The program compiles in a helper thread while should_stop is polled: a
+    # stop 0.1 s after the first poll does not wait for the compilation.
+    import time
+
+    params, X, Y = problem(jnp.float64)
+    first = []
+
+    def should_stop():
+        first.append(time.monotonic())
+        return time.monotonic() - first[0] > 0.1
+
+    fresh = optax.adam(0.02)  # a new program, compiled now
+    result = run(params, X, Y, 3, should_stop=should_stop, optimizer=fresh)
+    assert result.interrupted and result.iterations_done == 0
+    assert result.position == 0 and result.train_seconds == 0.0
+    assert result.message == "stopped after epoch 0"
+    whole = run(params, X, Y, 3, optimizer=optax.adam(0.03))
+    assert result.compile_seconds < whole.compile_seconds  # it was cut short
