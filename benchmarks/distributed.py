@@ -91,7 +91,7 @@ def problem(name: str):
 
 def worker(out: str, name: str, repeats: int, use_mesh: bool) -> None:
     """One setup, inside the fresh Python: time fit, write a JSON line."""
-    from jaxnet import distributed
+    from jaxnet import distributed, strict_json
 
     distributed.initialize_from_env()
     import jax
@@ -119,7 +119,9 @@ def worker(out: str, name: str, repeats: int, use_mesh: bool) -> None:
         times.append(time.perf_counter() - start)
     if distributed.is_main_process():
         result = {**distributed.describe(mesh), "first_s": first, "run_s": min(times)}
-        Path(out).write_text(json.dumps({**result, "final_cost": float(costs[-1])}))
+        Path(out).write_text(
+            strict_json.dumps({**result, "final_cost": float(costs[-1])})
+        )
 
 
 def run_setup(name, processes, devices, use_mesh, args, gpu=False) -> dict:
@@ -186,7 +188,9 @@ def main(argv=None) -> dict:
             rows.append(row)
         result["workloads"][name] = {"m": m, "iterations": iterations, "rows": rows}
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        from jaxnet import strict_json
+
+        Path(args.out).write_text(strict_json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -30,7 +30,6 @@ always runs on the host CPU.
 """
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -41,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnet import strict_json
 from jaxnet.deep import activations_for
 from jaxnet.params import init_params
 from jaxnet.runner import train_loop
@@ -408,7 +408,7 @@ def write_result(result: dict, out: str | None, name: str) -> dict:
     """Write a benchmark's result as JSON (default runs/benchmark-<name>-<time>)."""
     path = Path(out or f"runs/benchmark-{name}-{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path.write_text(strict_json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return result
 

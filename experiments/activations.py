@@ -44,8 +44,8 @@ import numpy as np
 from experiments import cli, common, records
 from jaxnet.activations import ACTIVATIONS
 from jaxnet.data import load_catvnoncat, planar_flower
-from jaxnet.runner import cost_checkpoints
-from jaxnet.sweep import init_stacked_params, sweep
+from jaxnet.runner import cost_checkpoints, train_loop
+from jaxnet.sweep import init_stacked_params, sweep, unstack
 
 NAME = "activations"
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus")
@@ -135,8 +135,9 @@ def iterations_to(costs: np.ndarray, level: float) -> list[int | None]:
     return [int(np.argmax(row)) if row.any() else None for row in below]
 
 
-def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
-    """One activation on one data set, all seeds in one sweep."""
+def run_one(hidden, setting, data, args, dtype, stop) -> tuple[dict, np.ndarray]:
+    """One activation on one data set, all seeds in one sweep, under
+    ``jaxnet.stopping``'s rules; ``stop`` (polled) interrupts it."""
     X, Y, X_test, Y_test = data
     dims = setting["layer_dims"]
     activations = (hidden,) * (len(dims) - 2) + ("sigmoid",)
@@ -150,14 +151,42 @@ def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
         learning_rates=setting["learning_rate"], optimizer=args.optimizer,
         keys=keys, X_test=X_test, Y_test=Y_test,
         print_every=args.print_every or None, desc=hidden,
-        progress=cli.show_progress(args),
+        progress=cli.show_progress(args), should_stop=stop,
     )  # fmt: skip
-    costs = np.asarray(result.costs)
+
+    def rerun(i, n):  # one seed alone, through the driver's stopping rules
+        return train_loop(
+            unstack(params, i), X, Y, activations=activations, num_iterations=n,
+            learning_rate=setting["learning_rate"], optimizer=args.optimizer,
+            key=keys[i], print_every=None, progress=False,
+        )  # fmt: skip
+
+    trained, kept, stops = common.apply_stopping_rules(
+        result.params, result.costs, rerun
+    )
+    train_acc, test_acc = result.train_accuracy, result.test_accuracy
+    if any(stops):  # score the kept parameters instead
+        train_acc = common.stacked_accuracy(trained, X, Y, activations)
+        test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
+    done = result.run.iterations_done
+    costs = np.full((len(kept), done), np.nan)  # a stopped seed's tail is NaN
+    for row, c in zip(costs, kept, strict=True):
+        row[: c.size] = c[:done]
     reached = iterations_to(costs, setting["level"])
     hits = [r for r in reached if r is not None]
     metrics = {
         "activations": list(activations),
-        "final_cost": common.summarize(result.run.final_cost),
+        "iterations": setting["iterations"],
+        "iterations_done": done,
+        "finished": done == setting["iterations"] and not any(stops),
+        "diverged": any(stops),
+        "stops": stops,
+        # J of the returned params (of the kept ones for a stopped seed)
+        "final_cost": common.summarize(
+            records.sweep_final_costs(
+                result.run.final_cost, trained, stops, X, Y, activations
+            )
+        ),
         "iterations_to_level": {
             "level": setting["level"],
             "reached": f"{len(hits)}/{len(reached)}",
@@ -165,11 +194,10 @@ def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
             "std": float(np.std(hits)) if hits else None,
             "values": reached,
         },
-        "train_accuracy": common.summarize(exact(result.train_accuracy, Y.shape[1])),
-        "test_accuracy": common.summarize(exact(result.test_accuracy, Y_test.shape[1])),
-        "finite": bool(np.isfinite(costs).all()),
-        "diverged": not bool(np.isfinite(costs).all()),
-        "cost_curve": records.cost_curve(costs.mean(axis=0)),
+        "train_accuracy": common.summarize(exact(train_acc, Y.shape[1])),
+        "test_accuracy": common.summarize(exact(test_acc, Y_test.shape[1])),
+        "finite": bool(all(np.isfinite(c).all() for c in kept)),
+        "cost_curve": records.mean_curve(kept),
         "cost_curve_of": f"the mean over the {len(seeds)} seeds",
         "costs": cost_checkpoints(costs.mean(axis=0), max(1, costs.shape[1] // 20)),
         "seconds": time.perf_counter() - start,
@@ -178,6 +206,8 @@ def run_one(hidden, setting, data, args, dtype) -> tuple[dict, np.ndarray]:
 
 
 def _pm(s: dict, scale: float = 1.0, digits: int = 3) -> str:
+    if s["mean"] is None:
+        return "none"
     return f"{scale * s['mean']:.{digits}f} +- {scale * s['std']:.{digits}f}"
 
 
@@ -226,9 +256,7 @@ def plot(path, curves: dict, settings: dict):
             fontsize=9,
         )
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=110)
 
 
 def main(argv=None) -> dict:
@@ -244,19 +272,30 @@ def main(argv=None) -> dict:
         settings[dataset] = s
     loaded = {d: load(d, args, dtype) for d in args.datasets}
     run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
+    with common.RunStop() as stop:
+        return run(args, settings, loaded, dtype, run_dir, stop, start)
+
+
+def run(args, settings, loaded, dtype, run_dir, stop, start) -> dict:
+    """Every activation on every data set, stopping cleanly on a signal: the
+    finished ones are kept, the interrupted one is recorded as such."""
     models, curves = {}, {d: {} for d in args.datasets}
-    for dataset in args.datasets:
+    todo = [(d, h) for d in args.datasets for h in args.activations]
+    stop.phase = "training"
+    for dataset, hidden in todo:
+        if stop():
+            break
         data, _ = loaded[dataset]
-        for hidden in args.activations:
-            metrics, costs = run_one(hidden, settings[dataset], data, args, dtype)
-            models[f"{dataset}/{hidden}"] = metrics
-            curves[dataset][hidden] = costs
-            print(
-                f"{dataset:>6} {hidden:>10}: J = {_pm(metrics['final_cost'])}, "
-                f"test accuracy {_pm(metrics['test_accuracy'], 100, 1)} % "
-                f"({metrics['seconds']:.1f} s)",
-                flush=True,
-            )
+        metrics, costs = run_one(hidden, settings[dataset], data, args, dtype, stop)
+        models[f"{dataset}/{hidden}"] = metrics
+        curves[dataset][hidden] = costs
+        print(
+            f"{dataset:>6} {hidden:>10}: J = {_pm(metrics['final_cost'])}, "
+            f"test accuracy {_pm(metrics['test_accuracy'], 100, 1)} % "
+            f"({metrics['seconds']:.1f} s)"
+            + ("" if metrics["finished"] else " (not finished)"),
+            flush=True,
+        )
     table = format_table(models, settings)
     seconds = time.perf_counter() - start
     print(
@@ -266,13 +305,16 @@ def main(argv=None) -> dict:
         "config": {**vars(args), "settings": settings, **common.environment()},
         "dataset": {d: about for d, (_, about) in loaded.items()},
         "models": models,
+        "not_run": [f"{d}/{h}" for d, h in todo if f"{d}/{h}" not in models],
         "table": table,
         "seconds": seconds,
     }
-    if not args.no_plots:
-        plot(run_dir / "activations.png", curves, settings)
-        metrics["plots"] = ["activations.png"]
-    return common.finish_run(run_dir, metrics)
+    if not args.no_plots and not stop():
+        stop.phase = "plots"
+        with stop.abortable():
+            plot(run_dir / "activations.png", curves, settings)
+            metrics["plots"] = ["activations.png"]
+    return common.finish_run(run_dir, metrics, stop)
 
 
 if __name__ == "__main__":

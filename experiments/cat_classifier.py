@@ -24,6 +24,7 @@ the cat set is too small to split, and ``--devices 2`` says so and points to
 ``experiments.digits``.
 """
 
+import stat
 from pathlib import Path
 
 import jax
@@ -190,11 +191,14 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
     acts = tuple(cfg["activations"])
     params = distributed.gather(result.params)  # whole, on this process's host
     dtype = jax.tree.leaves(params)[0].dtype
-    splits, probs, predicted = {}, None, {}
-    for split, X, Y in (("train", data.X_train, data.Y_train),
-                        ("test", data.X_test, data.Y_test)):  # fmt: skip
-        # One compiled forward per split; the sigmoid output predicts A > 0.5.
-        probs = np.asarray(PROBA(params, jnp.asarray(X, dtype), acts))[0]
+    # One compiled forward for both splits (one compilation, not one per
+    # shape: less for a Ctrl-C to wait for); the sigmoid output predicts A > 0.5.
+    X = jnp.asarray(np.concatenate([data.X_train, data.X_test], axis=1), dtype)
+    all_probs = np.asarray(PROBA(params, X, acts))[0]
+    m_train = data.X_train.shape[1]
+    splits, predicted = {}, {}
+    for split, probs, Y in (("train", all_probs[:m_train], data.Y_train),
+                            ("test", all_probs[m_train:], data.Y_test)):  # fmt: skip
         predicted[split] = (probs > 0.5).astype(int)
         splits[split] = common.accuracy_record(
             common.count_correct(probs > 0.5, Y[0].astype(bool)), Y.shape[1]
@@ -209,6 +213,7 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
         "layer_dims": cfg["layer_dims"], "activations": list(acts),
         "init": "course" if args.course_init else cfg["init"],
         "iterations": cfg["iterations"], "iterations_done": result.iterations_done,
+        "steps_into_epoch": result.position,
         "learning_rate": cfg["learning_rate"], "finished": finished,
         "costs": cost_checkpoints(result.costs, args.print_every),
         "cost_curve": records.cost_curve(result.costs),
@@ -279,17 +284,87 @@ def plot_misclassified(path, name, data, probs):
     common.save_figure(fig, path, dpi=100)
 
 
+# Pillow modes with more than 8 bits per sample: the largest value of each.
+# Converting them to "RGB" would clip every value above 255 to white.
+HIGH_DEPTH_MODES = {
+    "I;16": 65535, "I;16L": 65535, "I;16B": 65535, "I;16N": 65535, "I": None,
+    "F": None,
+}  # fmt: skip
+
+
+def check_image_file(path) -> Path:
+    """``path`` as a Path if it is a regular file; a FIFO, a device or a folder
+    would block or fail inside Pillow, so they are refused before opening."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {path}") from None
+    except OSError as e:
+        raise ValueError(f"cannot read {path}: {e.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO (named pipe)",
+                stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+                stat.S_ISSOCK: "a socket"}  # fmt: skip
+        what = next((v for k, v in kind.items() if k(mode)), "not a regular file")
+        raise ValueError(f"--predict {path} is {what}: give a PNG or JPEG image file")
+    return path
+
+
+def _high_depth_grey(image, path, size: int) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float greyscale image as (size, size, 3) in
+    [0, 1], scaled by its bit depth (not clipped at 255)."""
+    from PIL import Image
+
+    grey = np.asarray(image, dtype=np.float64)
+    top = HIGH_DEPTH_MODES[image.mode]
+    if image.mode == "F":
+        low, high = float(np.min(grey)), float(np.max(grey))
+        if not (np.isfinite(grey).all() and low >= 0 and high <= 1):
+            raise ValueError(
+                f"{path} is a floating-point image with values in [{low:g}, "
+                f"{high:g}]; expected brightness in [0, 1]: save it as an 8- or "
+                "16-bit PNG"
+            )
+        top = 1.0
+    elif top is None:  # "I": 32-bit integers, usually a 16-bit PNG read by Pillow
+        top = 65535 if grey.min() >= 0 and grey.max() <= 65535 else 2**31 - 1
+    grey = np.clip(grey / top, 0.0, 1.0).astype(np.float32)
+    small = Image.fromarray(grey, mode="F").resize(
+        (size, size), Image.Resampling.LANCZOS
+    )
+    grey = np.clip(np.asarray(small, dtype=np.float64), 0.0, 1.0)  # LANCZOS rings
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
 def load_image(path, size: int = IMAGE_SIZE) -> np.ndarray:
-    """A PNG/JPEG as (size*size*3, 1) floats in [0, 1], flattened like the data."""
+    """A PNG/JPEG as (size*size*3, 1) floats in [0, 1], flattened like the data.
+
+    8-bit images of any mode (L, LA, P, RGBA ...) are converted to RGB (alpha
+    dropped); 16-bit and 32-bit greyscale (I;16, I) and float (F, in [0, 1])
+    are scaled by their bit depth. A file that is not regular (a FIFO) or an
+    image over Pillow's size limit (a decompression bomb) is refused.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    path = check_image_file(path)
     try:
         with Image.open(path) as image:
             width, height = image.size
-            image = image.convert("RGB").resize((size, size), Image.Resampling.LANCZOS)
-            pixels = np.asarray(image, dtype=np.uint8)
+            if image.mode in HIGH_DEPTH_MODES:
+                pixels = _high_depth_grey(image, path, size)
+            else:
+                rgb = image.convert("RGB").resize(
+                    (size, size), Image.Resampling.LANCZOS
+                )
+                pixels = np.asarray(rgb, dtype=np.uint8).astype(np.float64) / 255
     except FileNotFoundError:
         raise FileNotFoundError(f"image not found: {path}") from None
+    except Image.DecompressionBombError as e:
+        raise ValueError(
+            f"{path} is too large to read safely ({e}); resize it (to "
+            f"{size}x{size}, which the model sees anyway) and try again"
+        ) from None
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(
             f"cannot read {path} as an image (PNG or JPEG expected): {e}"
@@ -297,7 +372,22 @@ def load_image(path, size: int = IMAGE_SIZE) -> np.ndarray:
     if (width, height) != (size, size):
         shape = "not square, so it is stretched" if width != height else "resized"
         print(f"note: {path} is {width}x{height}; {shape} to {size}x{size}")
-    return pixels.reshape(-1, 1).astype(np.float64) / 255
+    return pixels.reshape(-1, 1)
+
+
+def check_cat_checkpoint(path, info: dict) -> None:
+    """Refuse a checkpoint that is not a cat classifier: P(cat) must be one
+    sigmoid unit (a softmax or linear output would be read as a probability)."""
+    dims, acts = info["layer_dims"], info["activations"]
+    if acts[-1] != "sigmoid" or dims[-1] != 1:
+        model = info["metadata"].get("model")
+        named = f" (model {model!r})" if model else ""
+        raise ValueError(
+            f"{path} is not a cat classifier{named}: its output layer is "
+            f"{acts[-1]} with {dims[-1]} unit(s) (layer_dims {dims}); --predict "
+            "needs one sigmoid unit, P(cat), as python -m experiments."
+            "cat_classifier trains"
+        )
 
 
 def predict_image(image_path, checkpoint_path=None, model=None) -> dict:
@@ -317,7 +407,9 @@ def predict_image(image_path, checkpoint_path=None, model=None) -> dict:
             )
         checkpoint_path = found[-1]
         print(f"using the newest run's {wanted} model: {checkpoint_path}")
+    check_image_file(image_path)  # before anything slow: a FIFO would block
     params, info = load_checkpoint(checkpoint_path)
+    check_cat_checkpoint(checkpoint_path, info)
     meta = info["metadata"]
     if model is not None and meta.get("model", model) != model:
         raise ValueError(
@@ -365,11 +457,9 @@ def main(argv=None) -> dict:
     data = load_catvnoncat(args.data)  # a missing dataset creates no run folder
     check_devices(data.X_train.shape[1], args.devices, parser)
     mesh = common.device_mesh(args.devices)
-    run_dir = (
-        Path(args.out)
-        if args.resume
-        else common.make_run_dir(args.out, "cat_classifier", args.overwrite)
-    )
+    run_dir = common.make_run_dir(
+        args.out, "cat_classifier", args.overwrite, resume=bool(args.resume)
+    )  # locked for this run: one run per folder
     names = list(MODELS) if args.model == "all" else [args.model]
     seed = 0 if args.seed is None else args.seed
     flags = {k: getattr(args, k) for k in RUN_FLAGS}
@@ -402,8 +492,9 @@ def main(argv=None) -> dict:
             common.write_json(run_dir / "metrics.json", metrics)
             if stop():
                 break
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     print_table(models)
-    if not args.no_plots and curves:
+    if not args.no_plots and curves and not stop():  # (a stop: leave at once)
         plot_costs(run_dir / "costs.png", curves)
         shown = "deep" if "deep" in probs else list(probs)[-1]
         plot_misclassified(run_dir / "misclassified.png", shown, data, probs[shown])

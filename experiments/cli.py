@@ -29,8 +29,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
+from jaxnet import memory
 from jaxnet.activations import ACTIVATIONS
-from jaxnet.hyperparams import GRAD_SOURCES, check_count, check_number
+from jaxnet.hyperparams import GRAD_SOURCES, check_count, check_in_dtype, check_number
 from jaxnet.optimizers import OPTIMIZERS
 from jaxnet.params import INIT_SCALES
 
@@ -83,15 +86,45 @@ def _list(convert: Callable, what: str):
     return _argtype(check, f"comma-separated {what}")
 
 
+MAX_SEED = 2**63 - 1  # jax.random.key takes a signed 64-bit integer
+
+
 def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(f"seed must be >= 0; got {value}")
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"seed must be an integer; got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(
+            f"seed must be an integer in [0, 2**63 - 1] = [0, {MAX_SEED}]; got {value}"
+        )
     return value
 
 
 def _layer_dims(text: str) -> list[int]:
-    return [check_count("layer size", int(part)) for part in text.split(",") if part]
+    """'12288,20,1' -> [12288, 20, 1]; empty entries, 0 and negatives refused."""
+    parts = [part.strip() for part in text.split(",")]
+    dims = []
+    for i, part in enumerate(parts):
+        try:
+            n = int(part)
+        except ValueError:
+            what = "is empty" if not part else f"is {part!r}, not an integer"
+            raise ValueError(
+                f"layer size {i} {what} in {text!r}: give comma-separated positive "
+                "integers, e.g. 12288,20,7,5,1"
+            ) from None
+        if n < 1:
+            raise ValueError(
+                f"layer size {i} is {n} in {text!r}: every layer needs at least one "
+                "unit"
+            )
+        dims.append(n)
+    if len(dims) < 2:
+        raise ValueError(
+            f"--layer-dims needs at least an input and an output size; got {text!r}"
+        )
+    return dims
 
 
 # name -> (flag, argparse keyword arguments); "default" comes from the experiment.
@@ -231,7 +264,67 @@ FLAGS: dict[str, tuple[str, dict]] = {
         "--overwrite",
         dict(action="store_true", help="reuse --out even if it holds a run"),
     ),
+    "debug": (
+        "--debug",
+        dict(
+            action="store_true",
+            help="on an error, show the Python traceback instead of one line",
+        ),
+    ),
 }
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, exit 2:
+    "error: PROG: MESSAGE (see PROG --help)"."""
+
+    def error(self, message: str):
+        text = " ".join(message.split())
+        self.exit(2, f"error: {self.prog}: {text} (see {self.prog} --help)\n")
+
+
+class Parser(OneLineParser):
+    """An ArgumentParser that, after parsing, checks what needs several flags:
+    the hyperparameters against --dtype (``jaxnet.hyperparams.check_in_dtype``:
+    --learning-rate 1e308 overflows float32) and the params of --layer-dims
+    against the memory available (``jaxnet.memory``), before any run folder."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        dtype = getattr(namespace, "dtype", None) or "float32"
+        for name, rule in (
+            ("learning_rate", "learning_rate"),
+            ("learning_rates", "learning_rate"),
+            ("l2", "lambd"),
+            ("keep_prob", "keep_prob"),
+        ):
+            value = getattr(namespace, name, None)
+            if value is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            try:
+                check_in_dtype(rule, np.asarray(value, np.float64), dtype)
+            except ValueError as e:
+                self.error(f"{flag}: {e}")
+        dims = getattr(namespace, "layer_dims", None)
+        if dims:
+            try:
+                _check_params_memory(dims, dtype)
+            except ValueError as e:
+                self.error(f"--layer-dims: {e}")
+        return namespace, extras
+
+
+def _check_params_memory(dims: Sequence[int], dtype: str) -> None:
+    """The params, their gradients and the updated params of ``dims`` must fit;
+    the whole run (activations, optimizer, data) is checked again in
+    ``jaxnet.boundary.prepare`` when m is known."""
+    parts = memory.estimate_run_bytes(dims, 0, itemsize=np.dtype(dtype).itemsize)
+    memory.check_memory(
+        parts,
+        f"the params of layer_dims {list(dims)} in {dtype}",
+        "use fewer units per layer",
+    )
 
 
 # What a default of None means, for the shared flags where it has one meaning.
@@ -282,9 +375,9 @@ def build_parser(
 
     ``--help`` shows every default once; for a default of None it shows what
     None means: ``unset[name]`` (the experiment's words), else ``NONE_MEANS``.
-    The flags --out, --overwrite, --resume, --no-plots, --progress and
-    --no-progress are always present; pass ``resume=False`` to leave --resume
-    out for studies that have nothing to resume.
+    The flags --out, --overwrite, --resume, --no-plots, --progress,
+    --no-progress and --debug are always present; pass ``resume=False`` to
+    leave --resume out for studies that have nothing to resume.
 
     Raises:
         ValueError: a default of None whose meaning is not given (a bug).
@@ -293,7 +386,7 @@ def build_parser(
 
     unset = {**NONE_MEANS, **(unset or {})}
     description = (doc or "").strip().splitlines()[0] if doc else None
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog,
         description=description,
         formatter_class=HelpFormatter,
@@ -301,7 +394,7 @@ def build_parser(
     )
     always = {
         "out": None, "overwrite": False, "no_plots": False, "progress": False,
-        "no_progress": False,
+        "no_progress": False, "debug": False,
     }  # fmt: skip
     if defaults.pop("resume", True) is not False:
         always["resume"] = None
@@ -320,13 +413,21 @@ def build_parser(
 
 
 def apply_resume(
-    parser: argparse.ArgumentParser, args, run_flags: Sequence[str]
+    parser: argparse.ArgumentParser,
+    args,
+    run_flags: Sequence[str],
+    needs: dict[str, type] | None = None,
 ) -> dict | None:
     """With --resume RUN_DIR: take the run's own flags from its metrics.json.
 
     Flags given on the command line that differ from the run's are a usage
     error (a resumed run must compute what the original would have). Sets
     ``args.out`` to the run folder.
+
+    ``needs`` names what else the caller reads from the record, as dotted
+    paths and their types (e.g. {"models.results": list}); a metrics.json that
+    is not JSON, lacks config.flags, one of ``run_flags`` or one of ``needs``
+    is a usage error naming the file and what is missing.
 
     Returns:
         The run's saved metrics.json, or None without --resume.
@@ -338,8 +439,16 @@ def apply_resume(
         parser.error(
             f"--resume {args.resume}: no metrics.json there (not a run folder)"
         )
-    saved = json.loads(record.read_text())
-    flags = saved["config"]["flags"]
+    saved, flags = _run_record(parser, record, run_flags)
+    for dotted, kind in (needs or {}).items():
+        value = saved
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if not isinstance(value, kind):
+            parser.error(
+                f"--resume: {record} has no {dotted} ({kind.__name__}); restore it "
+                "from a copy, or start a new run (--out)"
+            )
     defaults = vars(parser.parse_args([]))
     differ = [
         k
@@ -355,3 +464,50 @@ def apply_resume(
         setattr(args, k, flags[k])
     args.out, args.overwrite = args.resume, True
     return saved
+
+
+def _run_record(parser, record: Path, run_flags: Sequence[str]) -> tuple[dict, dict]:
+    """(metrics.json, its config.flags), or a usage error naming the file and
+    what is missing from it."""
+    fix = "restore it from a copy, or start a new run (--out)"
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+    except RecursionError:
+        parser.error(f"--resume: {record} nests too deeply to be a run record; {fix}")
+    except (ValueError, OSError) as e:  # JSONDecodeError, UnicodeDecodeError
+        parser.error(f"--resume: {record} is not readable JSON ({e}); {fix}")
+    flags = saved.get("config") if isinstance(saved, dict) else None
+    flags = flags.get("flags") if isinstance(flags, dict) else None
+    if not isinstance(flags, dict):
+        parser.error(f"--resume: {record} has no config.flags (the run's flags); {fix}")
+    missing = [k for k in run_flags if k not in flags]
+    if missing:
+        names = ", ".join("--" + k.replace("_", "-") for k in missing)
+        parser.error(f"--resume: {record} lacks the run's flags {names}; {fix}")
+    for k in run_flags:
+        problem = _flag_problem(parser, k, flags[k])
+        if problem:
+            flag = "--" + k.replace("_", "-")
+            parser.error(
+                f"--resume: {record} holds {flag} {flags[k]!r}: {problem}; {fix}"
+            )
+    return saved, flags
+
+
+def _flag_problem(parser, dest: str, value) -> str | None:
+    """Why a saved flag value is one the command line would refuse, or None."""
+    action = next((a for a in parser._actions if a.dest == dest), None)
+    if action is None or value is None:
+        return None
+    if isinstance(action, argparse._StoreTrueAction):
+        return None if isinstance(value, bool) else "expected true or false"
+    if action.choices is not None and value not in action.choices:
+        return f"expected one of {', '.join(map(str, action.choices))}"
+    if action.type is None:
+        return None
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    try:
+        action.type(text)
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+        return " ".join(str(e).split()) or "not a valid value"
+    return None

@@ -26,7 +26,7 @@ import numpy as np
 
 from experiments import cli, common, records
 from jaxnet.params import init_params
-from jaxnet.runner import cost_checkpoints
+from jaxnet.runner import cost_checkpoints, train_loop
 from jaxnet.sweep import sweep
 
 NAME = "learning_rates"
@@ -85,49 +85,88 @@ def main(argv=None) -> dict:
     dtype = common.set_dtype(args.dtype)
     X, Y, X_test, Y_test = load_data(args, dtype)
     run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
-    n_x = X.shape[0]
-    # w = 0, b = 0: the engine's [n_x, 1] layer with a sigmoid is w^T X + b.
-    params = init_params(jax.random.key(0), [n_x, 1], "zeros", dtype)
-    result = sweep(
-        params,
-        X,
-        Y,
-        activations=ACTIVATIONS,
-        num_iterations=args.iterations,
-        learning_rates=args.learning_rates,
-        X_test=X_test,
-        Y_test=Y_test,
-    )
-    costs = np.asarray(result.costs)
-    final = np.asarray(result.run.final_cost)  # J of the returned params
-    train_acc = 100 * np.asarray(result.train_accuracy)
-    test_acc = 100 * np.asarray(result.test_accuracy)
+    with common.RunStop() as stop:
+        return run(args, (X, Y, X_test, Y_test), run_dir, stop)
 
-    print(f"{'learning rate':>14} {'train accuracy %':>20} {'test %':>8} {'cost':>10}")
-    runs = []
-    for i, lr in enumerate(args.learning_rates):
-        row = f"{lr:>14g} {float(train_acc[i])!r:>20} {test_acc[i]:>8.4g}"
-        print(f"{row} {final[i]:>10.6f}")
-        runs.append(
-            {
-                "learning_rate": lr,
-                "train_accuracy": float(train_acc[i]),
-                "test_accuracy": float(test_acc[i]),
-                "final_cost": float(final[i]),
-                "costs": cost_checkpoints(costs[i], args.print_every),
-                "cost_curve": records.cost_curve(costs[i]),
-                "diverged": not bool(np.isfinite(costs[i]).all()),
-            }
-        )
+
+def train(args, data, stop) -> tuple:
+    """All learning rates in one sweep, under ``jaxnet.stopping``'s rules.
+
+    Returns (costs: one array per rate, train and test accuracy in % (N,),
+    stops: per rate None or how it stopped, iterations done, final costs: J of
+    each rate's returned params (N,)).
+    """
+    X, Y, X_test, Y_test = data
+    # w = 0, b = 0: the engine's [n_x, 1] layer with a sigmoid is w^T X + b.
+    params = init_params(jax.random.key(0), [X.shape[0], 1], "zeros", X.dtype)
+    result = sweep(
+        params, X, Y, activations=ACTIVATIONS, num_iterations=args.iterations,
+        learning_rates=args.learning_rates, X_test=X_test, Y_test=Y_test,
+        should_stop=stop, print_every=args.print_every or None,
+    )  # fmt: skip
+
+    def rerun(i, n):  # one rate alone, through the driver's stopping rules
+        return train_loop(
+            params, X, Y, activations=ACTIVATIONS, num_iterations=n,
+            learning_rate=args.learning_rates[i], print_every=None, progress=False,
+        )  # fmt: skip
+
+    trained, costs, stops = common.apply_stopping_rules(
+        result.params, result.costs, rerun
+    )
+    train_acc, test_acc = result.train_accuracy, result.test_accuracy
+    if any(stops):  # score the kept parameters instead
+        train_acc = common.stacked_accuracy(trained, X, Y, ACTIVATIONS)
+        test_acc = common.stacked_accuracy(trained, X_test, Y_test, ACTIVATIONS)
+    return (
+        costs,
+        100 * np.asarray(train_acc),
+        100 * np.asarray(test_acc),
+        stops,
+        result.run.iterations_done,
+        records.sweep_final_costs(
+            result.run.final_cost, trained, stops, X, Y, ACTIVATIONS
+        ),
+    )
+
+
+def run(args, data, run_dir, stop) -> dict:
+    """Train, print, plot and record, stopping cleanly on a signal (``stop``)."""
+    X, _, X_test, _ = data
     metrics = {
         "config": {**{k: v for k, v in vars(args).items()}, **common.environment()},
         "dataset": {"name": "synthetic" if args.synthetic else "catvnoncat",
                     "train_size": int(X.shape[1]), "test_size": int(X_test.shape[1])},
-        "models": {f"alpha={r['learning_rate']:g}": r for r in runs},
+        "models": {},
     }  # fmt: skip
-    if not args.no_plots:
-        plot_costs(run_dir / "costs.png", costs, args.learning_rates)
-    return common.finish_run(run_dir, metrics)
+    stop.phase = "training"
+    costs, train_acc, test_acc, stops, done, finals = train(args, data, stop)
+    print(f"{'learning rate':>14} {'train accuracy %':>20} {'test %':>8} {'cost':>10}")
+    for i, lr in enumerate(args.learning_rates):
+        final = float(finals[i])  # J of the returned params
+        row = f"{lr:>14g} {float(train_acc[i])!r:>20} {test_acc[i]:>8.4g}"
+        print(f"{row} {final if final is None else f'{final:>10.6f}'}")
+        metrics["models"][f"alpha={lr:g}"] = {
+            "learning_rate": lr,
+            "iterations_done": done
+            if stops[i] is None
+            else stops[i]["iterations_done"],
+            "finished": done == args.iterations and stops[i] is None,
+            "stopped": stops[i],
+            "train_accuracy": float(train_acc[i]),
+            "test_accuracy": float(test_acc[i]),
+            "final_cost": final,
+            "costs": cost_checkpoints(costs[i], args.print_every),
+            "cost_curve": records.cost_curve(costs[i]),
+            "diverged": stops[i] is not None,
+        }
+    metrics["diverged"] = any(stops)
+    if not args.no_plots and not stop():
+        stop.phase = "plots"
+        with stop.abortable():
+            plot_costs(run_dir / "costs.png", costs, args.learning_rates)
+            metrics["plots"] = ["costs.png"]
+    return common.finish_run(run_dir, metrics, stop)
 
 
 if __name__ == "__main__":

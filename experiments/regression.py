@@ -43,8 +43,8 @@ from jaxnet.linear_regression import (
     predict_linear,
     root_mean_squared_error,
 )
-from jaxnet.runner import cost_checkpoints
-from jaxnet.sweep import init_stacked_params, sweep
+from jaxnet.runner import cost_checkpoints, train_loop
+from jaxnet.sweep import init_stacked_params, sweep, unstack
 from jaxnet.train import predict
 
 NAME = "regression"
@@ -78,48 +78,91 @@ def errors(Y_hat, Y) -> dict:
     }
 
 
-def train_network(args, data, dtype) -> tuple[dict, np.ndarray, np.ndarray]:
-    """All seeds in one vmapped sweep; returns metrics, test predictions (N, m)
-    and the costs (N, iterations)."""
+def train_network(args, data, dtype, stop) -> tuple[dict, object, list]:
+    """All seeds in one vmapped sweep, under ``jaxnet.stopping``'s rules.
+
+    Returns the training record, the trained stacked params and the kept costs
+    (one array per seed; a diverged seed keeps its last good iterations).
+    """
     dims = list(args.layer_dims)
     activations = (args.hidden,) * (len(dims) - 2) + ("linear",)
     X, Y = jnp.asarray(data.X_train, dtype), jnp.asarray(data.Y_train, dtype)
-    X_test = jnp.asarray(data.X_test, dtype)
     seeds = list(range(args.seed, args.seed + args.num_seeds))
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
     params = init_stacked_params(keys, dims, method=args.init, dtype=dtype)
     # b[L] = mean(y): the network starts from the best constant prediction.
     params[-1]["b"] = params[-1]["b"] + jnp.mean(Y)
+    options = dict(
+        activations=activations, optimizer=args.optimizer,
+        print_every=args.print_every or None, progress=cli.show_progress(args),
+    )  # fmt: skip
     start = time.perf_counter()
     result = sweep(
-        params, X, Y, activations=activations, num_iterations=args.iterations,
+        params, X, Y, num_iterations=args.iterations,
         learning_rates=args.learning_rate, lambds=args.l2 or None, keys=keys,
-        optimizer=args.optimizer, print_every=args.print_every or None,
-        progress=cli.show_progress(args), desc="network (seeds at once)",
+        desc="network (seeds at once)", should_stop=stop, **options,
     )  # fmt: skip
-    seconds = time.perf_counter() - start
-    per_model = jax.vmap(predict, in_axes=(0, None, None))
-    train_pred = np.asarray(per_model(result.params, X, activations))
-    test_pred = np.asarray(per_model(result.params, X_test, activations))
-    train = [errors(p, data.Y_train) for p in train_pred]
-    test = [errors(p, data.Y_test) for p in test_pred]
-    costs = np.asarray(result.costs)
-    metrics = {
+
+    def rerun(i, n):  # one seed alone, through the driver's stopping rules
+        return train_loop(
+            unstack(params, i), X, Y, num_iterations=n, key=keys[i],
+            learning_rate=args.learning_rate, lambd=args.l2 or 0.0,
+            desc=f"seed {seeds[i]} alone", **options,
+        )  # fmt: skip
+
+    trained, costs, stops = common.apply_stopping_rules(
+        result.params, result.costs, rerun
+    )
+    done = result.run.iterations_done
+    record = {
         "layer_dims": dims,
         "activations": list(activations),
         "seeds": seeds,
+        "iterations": args.iterations,
+        "iterations_done": done,
+        "finished": done == args.iterations and not any(stops),
+        "diverged": any(stops),
+        "stops": stops,
+        # J of the returned params (of the kept ones for a stopped seed)
+        "final_cost": common.summarize(
+            records.sweep_final_costs(
+                result.run.final_cost,
+                trained,
+                stops,
+                X,
+                Y,
+                activations,
+                lambd=args.l2 or None,
+            )
+        ),
+        "costs": [cost_checkpoints(c, args.print_every or 0) for c in costs],
+        "cost_curve": records.mean_curve(costs),
+        "cost_curve_of": f"the mean over the {len(seeds)} seeds",
+        "seconds": time.perf_counter() - start,
+    }
+    return record, trained, costs
+
+
+def evaluate_network(record, params, data, dtype) -> tuple[dict, np.ndarray]:
+    """Held-out and training errors of every seed; adds them to ``record``.
+
+    Returns the record and the test predictions (N, m)."""
+    activations = tuple(record["activations"])
+    per_model = jax.vmap(predict, in_axes=(0, None, None))
+    test_pred, train_pred = (
+        np.asarray(per_model(params, jnp.asarray(X, dtype), activations))
+        for X in (data.X_test, data.X_train)
+    )
+    test = [errors(p, data.Y_test) for p in test_pred]
+    train = [errors(p, data.Y_train) for p in train_pred]
+    record = {
+        **record,
         "test_mae": common.summarize([e["mae"] for e in test]),
         "test_rmse": common.summarize([e["rmse"] for e in test]),
         "train_mae": common.summarize([e["mae"] for e in train]),
         "train_rmse": common.summarize([e["rmse"] for e in train]),
-        "final_cost": common.summarize(result.run.final_cost),
-        "costs": [cost_checkpoints(c, args.print_every or 0) for c in costs],
-        "cost_curve": records.cost_curve(costs.mean(axis=0)),
-        "cost_curve_of": f"the mean over the {len(seeds)} seeds",
-        "diverged": not bool(np.isfinite(costs).all()),
-        "seconds": seconds,
     }
-    return metrics, test_pred[:, 0, :], costs
+    return record, test_pred[:, 0, :]
 
 
 def fit_least_squares(data, num_seeds: int) -> tuple[dict, np.ndarray]:
@@ -165,9 +208,7 @@ def plot(path, y_true, net_pred, ls_pred, costs, net, ls):
         axes[2].plot(c, lw=1)
     axes[2].set(yscale="log", xlabel="iteration", ylabel="cost J = (1/2m) sum (a-y)^2")
     axes[2].set_title("network training cost, one line per seed", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    common.save_figure(fig, path, dpi=110)
 
 
 def format_table(net: dict, ls: dict) -> str:
@@ -202,16 +243,13 @@ def main(argv=None) -> dict:
         f"Auto MPG: {data.report['m_train']} training / {data.report['m_test']} "
         f"held-out cars; {'; '.join(data.report['notes'])}"
     )
-    net, net_pred, costs = train_network(args, data, dtype)
-    ls, ls_pred = fit_least_squares(data, args.num_seeds)
-    ratio = net["test_mae"]["mean"] / ls["test_mae"]["mean"]
-    table = format_table(net, ls)
-    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
-    print(f"\n{table}\n")
-    print(
-        f"network / least-squares held-out MAE = {ratio:.3f} (target <= "
-        f"{TARGET_RATIO}: {verdict}); {time.perf_counter() - start:.1f} s total"
-    )
+    with common.RunStop() as stop:
+        return run(args, data, dtype, run_dir, stop, start)
+
+
+def run(args, data, dtype, run_dir, stop, start) -> dict:
+    """Train, score, plot and record, stopping cleanly on a signal (``stop``)."""
+    models = {}
     metrics = {
         "config": {**vars(args), **common.environment()},
         "dataset": {
@@ -221,20 +259,41 @@ def main(argv=None) -> dict:
             "features": list(data.feature_names),
             **data.report,
         },
-        "models": {"network": net, "least_squares": ls},
-        "comparison": {
-            "mae_ratio": ratio,
-            "target_ratio": TARGET_RATIO,
-            "target_met": bool(ratio <= TARGET_RATIO),
-        },
-        "table": table,
-        "seconds": time.perf_counter() - start,
+        "models": models,
     }
-    if not args.no_plots:
-        plot(run_dir / "regression.png", data.Y_test[0], net_pred, ls_pred, costs,
-             net, ls)  # fmt: skip
-        metrics["plots"] = ["regression.png"]
-    return common.finish_run(run_dir, metrics)
+    stop.phase = "training"
+    net, params, costs = train_network(args, data, dtype, stop)
+    models["network"] = net
+    if not stop():  # an interrupted network is recorded, not scored
+        stop.phase = "evaluation"
+        with stop.abortable():  # a signal here keeps what was scored before it
+            net, net_pred = evaluate_network(net, params, data, dtype)
+            models["network"] = net
+            ls, ls_pred = fit_least_squares(data, args.num_seeds)
+            models["least_squares"] = ls
+            ratio = net["test_mae"]["mean"] / ls["test_mae"]["mean"]
+            table = format_table(net, ls)
+            verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+            print(f"\n{table}\n")
+            print(
+                f"network / least-squares held-out MAE = {ratio:.3f} (target <= "
+                f"{TARGET_RATIO}: {verdict}); {time.perf_counter() - start:.1f} s "
+                "total"
+            )
+            metrics["comparison"] = {
+                "mae_ratio": ratio,
+                "target_ratio": TARGET_RATIO,
+                "target_met": bool(ratio <= TARGET_RATIO) and net["finished"],
+            }
+            metrics["table"] = table
+    if not args.no_plots and not stop():
+        stop.phase = "plots"
+        with stop.abortable():
+            plot(run_dir / "regression.png", data.Y_test[0], net_pred, ls_pred,
+                 costs, net, ls)  # fmt: skip
+            metrics["plots"] = ["regression.png"]
+    metrics["seconds"] = time.perf_counter() - start
+    return common.finish_run(run_dir, metrics, stop)
 
 
 if __name__ == "__main__":

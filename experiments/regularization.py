@@ -24,7 +24,6 @@ The run folder (--out) gets metrics.json and regularization.png.
 """
 
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +33,8 @@ from experiments import cli, common, records
 from jaxnet.data import load_catvnoncat
 from jaxnet.deep import activations_for
 from jaxnet.interrupts import StopOnSignal
-from jaxnet.sweep import init_stacked_params, sweep
+from jaxnet.runner import train_loop
+from jaxnet.sweep import init_stacked_params, sweep, unstack
 
 # The course's two networks and their initializations.
 MODELS = {
@@ -101,18 +101,30 @@ def format_table(results) -> str:
     return "\n".join(lines)
 
 
+# What a resumed run reads from each finished setting's result.
+RESULT_KEYS = {"setting", "train_accuracy", "test_accuracy"}
+
+
 def main(argv=None) -> dict:
     """Run every setting over all seeds; print the table, write the run folder."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    saved = cli.apply_resume(parser, args, RUN_FLAGS)
+    saved = cli.apply_resume(parser, args, RUN_FLAGS, {"models.results": list})
     done_before = saved["models"]["results"] if saved else []
+    for i, r in enumerate(done_before):
+        lacks = sorted(RESULT_KEYS - set(r)) if isinstance(r, dict) else "keys"
+        if lacks:
+            parser.error(
+                f"--resume: result {i} of {args.resume}/metrics.json lacks {lacks} "
+                f"(needs {sorted(RESULT_KEYS)})"
+                "; restore the file from a copy, or start a new run (--out)"
+            )
     start = time.perf_counter()
     dtype = common.set_dtype(args.dtype)
     data = load_catvnoncat(args.data)  # missing data: no run folder
-    run_dir = Path(args.out) if args.resume else common.make_run_dir(
-        args.out, "regularization", args.overwrite
-    )  # fmt: skip
+    run_dir = common.make_run_dir(
+        args.out, "regularization", args.overwrite, resume=bool(args.resume)
+    )  # locked for this run: one run per folder
     settings = settings_from(args)
     model = MODELS[args.model]
     dims = model["layer_dims"]
@@ -149,19 +161,42 @@ def main(argv=None) -> dict:
             if out.run.interrupted:
                 metrics["interrupted"] = True
                 break
-            costs = np.asarray(out.costs)
+
+            def rerun(i, n, lambd=lambd, keep_prob=keep_prob):  # one seed alone
+                return train_loop(
+                    unstack(params0, i), X, Y, activations=activations,
+                    num_iterations=n, learning_rate=args.learning_rate,
+                    lambd=lambd, keep_prob=keep_prob, key=train_keys[i],
+                    optimizer=args.optimizer, grad=args.grad, print_every=None,
+                    progress=False,
+                )  # fmt: skip
+
+            # jaxnet.stopping's rules per seed: a diverged one keeps its last
+            # good parameters and is recorded as such.
+            trained, costs, stops = common.apply_stopping_rules(
+                out.params, out.costs, rerun
+            )
+            train_acc, test_acc = out.train_accuracy, out.test_accuracy
+            if any(stops):
+                train_acc = common.stacked_accuracy(trained, X, Y, activations)
+                test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
             results.append({
                 "setting": name, "lambd": lambd, "keep_prob": keep_prob,
-                "train_accuracy": common.summarize(out.train_accuracy),
-                "test_accuracy": common.summarize(out.test_accuracy),
-                "final_cost": common.summarize(out.run.final_cost),
-                "finite": bool(np.all(np.isfinite(costs))),
-                "diverged": not bool(np.all(np.isfinite(costs))),
-                "iterations_done": int(costs.shape[1]),
-                "cost_curve": records.cost_curve(costs.mean(axis=0)),
+                "train_accuracy": common.summarize(train_acc),
+                "test_accuracy": common.summarize(test_acc),
+                # J of the returned params (the kept ones for a stopped seed)
+                "final_cost": common.summarize(records.sweep_final_costs(
+                    out.run.final_cost, trained, stops, X, Y, activations,
+                    lambd=lambd or None,
+                )),
+                "finite": bool(all(np.isfinite(c).all() for c in costs)),
+                "diverged": any(stops), "stops": stops,
+                "iterations_done": int(out.run.iterations_done),
+                "cost_curve": records.mean_curve(costs),
                 "cost_curve_of": f"the mean over the {args.num_seeds} seeds",
             })  # fmt: skip
             common.write_json(run_dir / "metrics.json", metrics)
+    common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     seconds = time.perf_counter() - start
     table = format_table(results)
     print(
@@ -171,7 +206,7 @@ def main(argv=None) -> dict:
     print(f"{seconds:.1f} s total")
     metrics["models"]["table"] = table
     metrics["seconds"] = seconds
-    if not args.no_plots and results:
+    if not args.no_plots and results and not stop():  # (a stop: leave at once)
         title = f"{args.model}: mean +- std over {args.num_seeds} seeds"
         plot_results(results, run_dir / "regularization.png", title)
     return common.finish_run(run_dir, metrics, stop, "regularization")

@@ -1,7 +1,9 @@
 """Checkpointed, resumable training of one model: what every experiment shares.
 
 ``train_checkpointed`` wraps ``jaxnet.runner.train_loop`` with a checkpoint
-that holds the whole training state (``jaxnet.runstate``), rewritten
+that holds the whole training state (``jaxnet.runstate``: the dense state,
+and on the wide-input path also its coordinates and W[1]_0, from which the
+resumed run continues bit for bit), rewritten
 atomically at most every ``CHECKPOINT_SECONDS`` and at the end, and with
 resume: when asked to resume and a checkpoint exists, it checks that the
 flags and the data are the ones the checkpoint was made with, restores the
@@ -20,12 +22,18 @@ import numpy as np
 
 from jaxnet import distributed
 from jaxnet.boundary import prepare
-from jaxnet.checkpoint import load_checkpoint, save_checkpoint
+from jaxnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from jaxnet.deep import model_cost
 from jaxnet.driver import RunResult
 from jaxnet.params import layer_dims_of
 from jaxnet.runner import train_loop
-from jaxnet.runstate import restore_state, state_arrays
+from jaxnet.runstate import (
+    StateMismatchError,
+    carried_arrays,
+    restore_carried,
+    restore_state,
+    state_arrays,
+)
 
 CHECKPOINT_SECONDS = 2.0  # checkpoints are rewritten at most this often
 
@@ -57,6 +65,56 @@ def check_resumable(path, saved: dict, now: dict) -> None:
             f"{path} was saved with other flags ({'; '.join(differ)}); resume with "
             "the run's own flags (just --resume RUN_DIR) or start a new run"
         )
+
+
+FRESH_HINT = "restore a copy of the file, or start a new run (--overwrite)"
+
+
+def check_checkpoint(path, info: dict, layer_dims, activations, num_iterations):
+    """The checkpoint at ``path`` is this run's model and agrees with itself;
+    returns its iterations_done.
+
+    Raises:
+        CheckpointError: other layer sizes or activations than the run's, an
+            iterations_done that is not an integer in [0, num_iterations], a
+            "finished" that is not a bool or is true before the run's end, or
+            no run state (no "extra" arrays).
+    """
+    saved = (info["layer_dims"], info["activations"])
+    if saved != (list(layer_dims), list(activations)):
+        raise CheckpointError(
+            f"{path} holds another model: layer_dims {saved[0]} with activations "
+            f"{saved[1]}, but this run trains layer_dims {list(layer_dims)} with "
+            f"{list(activations)}; {FRESH_HINT}"
+        )
+    meta = info["metadata"]
+    done, finished = meta.get("iterations_done"), meta.get("finished")
+    if not isinstance(done, int) or isinstance(done, bool):
+        raise CheckpointError(
+            f"{path}: metadata iterations_done is {done!r}, not an integer; "
+            f"{FRESH_HINT}"
+        )
+    if not 0 <= done <= num_iterations:
+        raise CheckpointError(
+            f"{path} contradicts itself: iterations_done {done} is outside "
+            f"[0, {num_iterations}] for a run of {num_iterations}; {FRESH_HINT}"
+        )
+    if not isinstance(finished, bool):
+        raise CheckpointError(
+            f"{path}: metadata finished is {finished!r}, not true or false; "
+            f"{FRESH_HINT}"
+        )
+    if finished and done != num_iterations:
+        raise CheckpointError(
+            f"{path} contradicts itself: it says finished but only {done} of the "
+            f"run's {num_iterations} are done; {FRESH_HINT}"
+        )
+    if "extra" not in info:
+        raise CheckpointError(
+            f"{path} holds params only, no run state to resume (optimizer state, "
+            f"key, costs); {FRESH_HINT}"
+        )
+    return done
 
 
 def train_checkpointed(
@@ -95,12 +153,21 @@ def train_checkpointed(
     activations = list(hyper["activations"])
     X, Y = distributed.local_columns(hyper.get("mesh"), X, Y)
     start = None
-    if resume and path.is_file():
+    if resume and (path.exists() or path.is_symlink()):  # a folder too: refused
         saved, info = load_checkpoint(path)
         check_resumable(path, info["metadata"], meta)
+        done = check_checkpoint(path, info, layer_dims, activations, num_iterations)
         template = prepare(params, X, Y, **hyper).state
-        state, costs = restore_state(template, saved, info["extra"])
-        done = int(info["metadata"]["iterations_done"])
+        try:
+            state, costs = restore_state(template, saved, info["extra"])
+            carried = restore_carried(template, X, state, info["extra"])
+        except StateMismatchError as e:
+            raise StateMismatchError(f"{path}: {e}; {FRESH_HINT}") from None
+        if len(costs) != done:
+            raise CheckpointError(
+                f"{path} contradicts itself: it says {done} {unit}s are done but "
+                f"holds {len(costs)} costs; {FRESH_HINT}"
+            )
         if info["metadata"].get("finished"):
             print(f"\n== {name}: finished in {path}; not trained again")
             result = RunResult(state.params, state, costs, done, 0.0, 0.0, False, False)
@@ -108,11 +175,16 @@ def train_checkpointed(
             final = model_cost(state.params, X, Y, activations, lambd=lambd)
             result = result._replace(final_cost=float(final))
             return result, True
-        print(f"\n== {name}: resuming at {unit} {done} from {path}")
-        start = (state, done, costs)
+        inside = "" if state.epoch is None else int(state.epoch.step)
+        inside = f" and {inside} minibatch steps" if inside else ""
+        print(f"\n== {name}: resuming at {unit} {done}{inside} from {path}")
+        start = (state if carried is None else carried, done, costs)
     last_save = [-float("inf")]  # the first chunk is saved at once
+    # With a mesh, C's columns may live on other processes, and a resume starts
+    # from the dense state anyway (``jaxnet.boundary.prepare``).
+    exact = hyper.get("mesh") is None
 
-    def save(state, done, costs, finished=False, force=False):
+    def save(state, done, costs, carried, *, finished=False, force=False):
         if not force and time.monotonic() - last_save[0] < CHECKPOINT_SECONDS:
             return
         if not distributed.is_main_process():
@@ -124,7 +196,10 @@ def train_checkpointed(
                 layer_dims=layer_dims,
                 activations=activations,
                 metadata={**meta, "iterations_done": done, "finished": finished},
-                extra_arrays=state_arrays(state, costs),
+                extra_arrays={
+                    **state_arrays(state, costs),
+                    **carried_arrays(carried if exact else None),
+                },
             )
         last_save[0] = time.monotonic()
 
@@ -134,5 +209,6 @@ def train_checkpointed(
         should_stop=stop, **hyper,
     )  # fmt: skip
     finished = result.iterations_done == num_iterations and not result.diverged
-    save(result.state, result.iterations_done, result.costs, finished, force=True)
+    save(result.state, result.iterations_done, result.costs, result.carried,
+         finished=finished, force=True)  # fmt: skip
     return result, finished

@@ -218,18 +218,37 @@ def main(argv=None) -> dict:
     common.set_dtype(
         "float64"
     )  # numpy's default, so all three columns do the same math
+    with common.RunStop() as stop:
+        return run(args, run_dir, stop)
+
+
+def run(args, run_dir, stop) -> dict:
+    """Time every comparison; a signal abandons the one being timed at once
+    and keeps the finished ones."""
     rng = np.random.default_rng(args.seed)
-    rows = [compare(*case, args) for case in cases(args, rng)]
-    print_table(rows)
-    print("\n" + jit_note(rows))
+    rows, todo = [], cases(args, rng)
+    stop.phase = "timing"
+    for case in todo:
+        if stop():
+            break
+        print(f"timing {case[0]} ...", flush=True)
+        with stop.abortable():  # timing loops are safe to abandon mid-way
+            rows.append(compare(*case, args))
+    if rows:
+        print_table(rows)
+        print("\n" + jit_note(rows))
     metrics = {
         "config": {**vars(args), **common.environment()},
         "dataset": {"name": "random", "seed": args.seed},
         "models": {row["operation"]: row for row in rows},
+        "not_run": [case[0] for case in todo[len(rows) :]],
     }
-    if not args.no_plots:
-        plot(run_dir / "timings.png", rows)
-    return common.finish_run(run_dir, metrics)
+    if not args.no_plots and rows and not stop():
+        stop.phase = "plots"
+        with stop.abortable():
+            plot(run_dir / "timings.png", rows)
+            metrics["plots"] = ["timings.png"]
+    return common.finish_run(run_dir, metrics, stop)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from typing import NamedTuple, Unpack
 import jax
 import jax.numpy as jnp
 
-from jaxnet import distributed, validation
+from jaxnet import distributed, memory, validation
 from jaxnet.hyperparams import (
+    DEFAULT_LEARNING_RATE,
     Hyperparams,
     TrainConfig,
     TrainOptions,
@@ -28,23 +29,31 @@ from jaxnet.hyperparams import (
     training_options,
 )
 from jaxnet.optimizers import as_optimizer
-from jaxnet.params import Params
-from jaxnet.shapes import check_activations
+from jaxnet.params import Params, layer_dims_of
+from jaxnet.shapes import check_activations, check_output_units
 from jaxnet.steps import TrainState
-from jaxnet.wide import FIRST_LAYERS, FirstLayer, choose_first_layer
+from jaxnet.wide import (
+    FIRST_LAYERS,
+    Carried,
+    FirstLayer,
+    carried_data,
+    carried_dense,
+    choose_first_layer,
+)
 
 
 class Prepared(NamedTuple):
     """What a run needs: the static config, the start state, the numbers, data.
 
-    ``state`` is the dense start state (the lecture's params); ``data`` is what
+    ``state`` is the dense start state (the lecture's params), or a resumed
+    ``jaxnet.wide.Carried`` already in ``config.first_layer``'s terms; ``data`` is what
     the compiled program takes for X: X itself, or the first-layer form's data
     (``config.first_layer``, see ``jaxnet.wide``). With a mesh, every array is
     already on its devices (see ``prepare``).
     """
 
     config: TrainConfig
-    state: TrainState
+    state: TrainState | Carried
     hp: Hyperparams
     X: jax.Array
     Y: jax.Array
@@ -64,7 +73,7 @@ def prepare(
     activations: Sequence[str],
     num_models: int | None = None,
     stacked: bool = False,
-    start: TrainState | None = None,
+    start: TrainState | Carried | None = None,
     **options: Unpack[TrainOptions],
 ) -> Prepared:
     """Validate everything once and build the start of a run.
@@ -78,7 +87,10 @@ def prepare(
             keep_prob may then be (N,) sequences and key (N,) keys.
         stacked: params carry the model axis.
         start: a dense TrainState to start from instead of ``params`` (a resumed
-            run; one model only).
+            run; one model only), or a ``Carried`` one: when the run's form is
+            the carried one (and no mesh), it continues in the same terms
+            against the form's data rebuilt from W[1]_0 and X; otherwise from
+            its dense state.
         **options: the training options (``jaxnet.hyperparams.TrainOptions``;
             the defaults are in ``OPTION_DEFAULTS``).
 
@@ -92,6 +104,8 @@ def prepare(
     Raises:
         ValueError: anything out of its range, in the lecture's terms; m (or N)
             not a multiple of the mesh's device count.
+        jaxnet.memory.RunTooLargeError: (a ValueError) the run's estimated
+            memory exceeds what the device has free (``jaxnet.memory``).
         TypeError: an unknown option.
     """
     o = training_options(options)
@@ -102,16 +116,31 @@ def prepare(
     one = jax.tree.map(lambda leaf: leaf[0], params) if stacked else params
     validation.check_params(one)
     activations = check_activations(activations, len(one))
+    check_output_units(one, activations[-1])
     dtype = run_dtype(one)
-    X, Y = jnp.asarray(X), jnp.asarray(Y)
-    validation.check_training_data(one, X, Y, activations[-1])
-    X, Y = X.astype(dtype), Y.astype(dtype)
+    validation.check_training_data(one, X, Y, activations[-1], dtype=dtype)
+    X, Y = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
     batch_size = check_count("batch_size", batch_size, allow_none=True)
+    own_rate = learning_rate is None and not _named(optimizer)  # optax's own
+    if learning_rate is None and not own_rate:
+        learning_rate = DEFAULT_LEARNING_RATE
     hp = make_hyperparams(
-        learning_rate, lambd, keep_prob, dtype=dtype, num_models=num_models
-    )
-    transform = as_optimizer(optimizer, learning_rate if num_models is None else 1.0)
+        1.0 if own_rate else learning_rate, lambd, keep_prob, dtype=dtype,
+        num_models=num_models,
+    )  # fmt: skip
+    if own_rate:  # alpha lives in the optimizer only: unknown here
+        hp = hp._replace(learning_rate=jnp.full_like(hp.learning_rate, jnp.nan))
+    sweep = num_models is not None  # a sweep sets each model's alpha below
+    transform = as_optimizer(
+        optimizer, 1.0 if sweep and not own_rate else learning_rate, one,
+        given=("learning_rates" if sweep else "learning_rate", learning_rate),
+    )  # fmt: skip
     l2, dropout = regularizers_on(hp)
+    _check_memory(one, X, transform, batch_size, num_models, first_layer, mesh)
+    carried, carried_on = None, None  # a resumed state in its form's terms
+    if isinstance(start, Carried):
+        carried, carried_on = start, carried_data(start, X)
+        start = carried_dense(carried, carried_on)
     if start is not None:
         state = start
     elif num_models is None:
@@ -119,21 +148,53 @@ def prepare(
         state = TrainState(params, transform.init(params), key)
     else:
         key = jnp.stack([jax.random.key(0)] * num_models) if key is None else key
-        state = _stacked_state(params, stacked, transform, optimizer, hp, key)
+        state = _stacked_state(params, stacked, transform, not own_rate, hp, key)
+    # (With a mesh the run starts from the dense state: entering coordinates
+    # would drop a momentum's W[1] part, so it is not declared in span.)
+    in_coordinates = carried is not None and carried.form == "gram" and mesh is None
     form = choose_first_layer(
-        first_layer, transform, state, X, batch_size=batch_size, l2=l2
-    )
+        first_layer, transform, state, X, batch_size=batch_size, l2=l2,
+        in_span=True if in_coordinates else None,
+    )  # fmt: skip
     examples_mesh = mesh if num_models is None else None  # the step's constraint
     config = TrainConfig(
         activations, transform.update, grad, batch_size, l2, dropout, form,
         examples_mesh,
     )  # fmt: skip
-    if mesh is None:
+    if mesh is None and carried is not None and form == carried.form:
+        state, data = carried, carried_on  # bit for bit where the run stopped
+    elif mesh is None:
         data = FIRST_LAYERS[form].data(state.params, X)
     else:
         sweep = num_models is not None
         state, hp, X, Y, data = _place(mesh, sweep, FIRST_LAYERS[form], state, hp, X, Y)
     return Prepared(config, state, hp, X, Y, data)
+
+
+def _check_memory(params, X, transform, batch_size, num_models, first_layer, mesh):
+    """Refuse a run too large for the device before allocating its state.
+
+    See ``jaxnet.memory``: params, gradients, the optimizer state (its shapes
+    from ``jax.eval_shape``, nothing allocated), activations, data and, when
+    the gram form may be chosen (4 m <= n_x), its G and P. With a mesh each
+    device holds its share of the examples (one model: this process's columns
+    over this process's devices) or of the models (a sweep).
+    """
+    dims = layer_dims_of(params)
+    n = 1 if num_models is None else num_models
+    m = X.shape[1]
+    if mesh is not None and num_models is None:  # X: this process's columns
+        here = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+        m = -(-m // max(1, len(here)))
+    elif mesh is not None:
+        n = -(-n // mesh.devices.size)
+    opt = memory.tree_bytes(jax.eval_shape(transform.init, params)) * n
+    wide = first_layer == "gram" or (first_layer == "auto" and 4 * m <= dims[0])
+    device = None if mesh is None else mesh.devices.flat[0]
+    memory.check_run_memory(
+        dims, m, run_dtype(params), batch_size=batch_size, num_models=n,
+        optimizer_bytes=opt, wide=wide, device=device,
+    )  # fmt: skip
 
 
 def _place(mesh, sweep: bool, form: FirstLayer, state, hp, X, Y) -> tuple:
@@ -156,13 +217,18 @@ def _place(mesh, sweep: bool, form: FirstLayer, state, hp, X, Y) -> tuple:
     return state, hp, X, Y, data
 
 
-def _stacked_state(params, stacked, transform, optimizer, hp, keys) -> TrainState:
-    """N start states; with a named optimizer each holds its own alpha."""
+def _named(optimizer) -> bool:
+    """None or a rule's name: jaxnet builds it, with alpha in its state."""
+    return optimizer is None or isinstance(optimizer, str)
+
+
+def _stacked_state(params, stacked, transform, set_rate, hp, keys) -> TrainState:
+    """N start states; with ``set_rate`` each holds its own alpha (hp's)."""
     n = hp.learning_rate.shape[0]
     if not stacked:
         params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *x.shape)), params)
     opt_state = jax.vmap(transform.init)(params)
-    if optimizer is None or isinstance(optimizer, str):
+    if set_rate:
         swept = {**opt_state.hyperparams, "learning_rate": hp.learning_rate}
         opt_state = opt_state._replace(hyperparams=swept)
     return TrainState(params, opt_state, keys)

@@ -24,12 +24,15 @@ Saving writes a temporary file in the same folder and moves it into place with
 import json
 import operator
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from jaxnet import strict_json
 from jaxnet.activations import ACTIVATIONS
 
 REQUIRED_KEYS = ("layer_dims", "activations", "metadata_json")
@@ -185,7 +188,7 @@ def save_checkpoint(
     if metadata is not None and not isinstance(metadata, dict):
         raise ValueError(f"metadata must be a dict; got {type(metadata).__name__}")
     try:
-        metadata_json = json.dumps({} if metadata is None else metadata)
+        metadata_json = strict_json.dumps({} if metadata is None else metadata)
     except (TypeError, ValueError) as e:
         raise ValueError(f"metadata must be JSON-serialisable: {e}") from e
     arrays = {
@@ -212,7 +215,96 @@ def save_checkpoint(
     return path
 
 
-def _read_all(path: Path) -> dict[str, np.ndarray]:
+CORRUPT_HINT = "the file is corrupt: re-run, or restore a copy"
+MAX_METADATA_CHARS = 1_000_000  # metadata is a few hundred characters
+MAX_METADATA_DEPTH = 32  # nesting of JSON objects and lists
+MAX_DEFLATE_RATIO = 1100  # deflate cannot expand more than ~1032 times
+# What reading a damaged zip or .npy member raises (zipfile, zlib, numpy's
+# header parser, a decompressor it does not know).
+READ_ERRORS = (
+    OSError,
+    EOFError,
+    KeyError,
+    ValueError,
+    SyntaxError,
+    NotImplementedError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    struct.error,
+    OverflowError,
+)
+
+
+def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str):
+    """(shape, fortran_order, dtype) of an .npy member, read from its header
+    alone and checked against the member's size before any data is read."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        read = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read is None:
+            raise CheckpointError(
+                f"{where}: member {info.filename!r} has .npy "
+                f"format version {version}; {CORRUPT_HINT}"
+            )
+        shape, fortran, dtype = read(f, max_header_size=10_000)
+    if dtype.hasobject:
+        raise CheckpointError(
+            f"{where}: array {info.filename.removesuffix('.npy')!r} holds Python "
+            "objects; a checkpoint holds only numeric and string arrays (nothing "
+            "is unpickled)"
+        )
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if nbytes > info.file_size:
+        raise CheckpointError(
+            f"{where}: member {info.filename!r} claims shape {shape} of {dtype} "
+            f"({nbytes:,} bytes) but holds {info.file_size:,} bytes; {CORRUPT_HINT}"
+        )
+    return shape, fortran, dtype
+
+
+def _open_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """{array name: zip entry}; refuses duplicates and sizes the file cannot hold."""
+    infos = zf.infolist()
+    names = [info.filename for info in infos]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise CheckpointError(
+            f"{path}: the archive holds {twice} more than once (which one is the "
+            f"checkpoint?); {CORRUPT_HINT}"
+        )
+    size = path.stat().st_size
+    members = {}
+    for info in infos:
+        stored = info.compress_type == zipfile.ZIP_STORED
+        limit = size if stored else MAX_DEFLATE_RATIO * max(info.compress_size, 1)
+        if info.file_size > limit or info.compress_size > size:
+            raise CheckpointError(
+                f"{path}: member {info.filename!r} claims {info.file_size:,} bytes, "
+                f"more than the {size:,}-byte file can hold; {CORRUPT_HINT}"
+            )
+        if not info.filename.endswith(".npy"):
+            raise CheckpointError(
+                f"{path}: member {info.filename!r} is not a .npy "
+                "array; save_checkpoint writes only .npy members"
+            )
+        members[info.filename.removesuffix(".npy")] = info
+    return members
+
+
+def _read_all(path: Path, expect=None) -> dict[str, np.ndarray]:
+    """Every array of the archive at ``path``, read with nothing allocated
+    before the headers are checked: each member's claimed size against the
+    file's, then ``expect(headers, description)`` (headers {name: (shape,
+    fortran_order, dtype)}, description the REQUIRED_KEYS arrays present)."""
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a folder, not a checkpoint file; pass the .npz file in it "
+            "(e.g. deep.npz)"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     with open(path, "rb") as f:
@@ -226,25 +318,35 @@ def _read_all(path: Path) -> dict[str, np.ndarray]:
             f"{path}: not a readable .npz checkpoint: the file is {what}; "
             "save_checkpoint writes an .npz archive"
         )
-    arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            for key in npz.files:
-                try:
-                    arrays[key] = npz[key]
-                except ValueError:  # an object array: it would need unpickling
-                    raise CheckpointError(
-                        f"{path}: array {key!r} holds Python objects; a checkpoint "
-                        "holds only numeric and string arrays (nothing is unpickled)"
-                    ) from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        reason = " ".join(str(e).split())
+        with zipfile.ZipFile(path) as zf:
+            members = _open_members(path, zf)
+            headers = {
+                name: _member_header(zf, info, str(path))
+                for name, info in members.items()
+            }
+            order = sorted(members, key=lambda name: name not in REQUIRED_KEYS)
+            arrays = {}
+            for name in order:
+                if expect is not None and name not in REQUIRED_KEYS:
+                    expect(headers, dict(arrays))
+                    expect = None
+                with zf.open(members[name]) as f:
+                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+    except CheckpointError:
+        raise
+    except READ_ERRORS as e:
+        reason = " ".join(f"{type(e).__name__}: {e}".split())
         raise CheckpointError(
-            f"{path}: not a readable .npz checkpoint (truncated or corrupt?): {reason}"
+            f"{path}: not a readable .npz checkpoint ({reason}); {CORRUPT_HINT}"
         ) from e
-    odd = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
-    if odd:
-        raise CheckpointError(f"{path}: members {odd} are not .npy arrays")
+    for name, array in arrays.items():
+        shape, _, dtype = headers[name]
+        if array.shape != tuple(shape) or array.dtype != dtype:
+            raise CheckpointError(
+                f"{path}: array {name!r} is shorter than its "
+                f"header says; {CORRUPT_HINT}"
+            )
     return arrays
 
 
@@ -263,6 +365,67 @@ def _description(arrays: dict, where: str) -> tuple[list[int], list[str]]:
     dims, names = [int(n) for n in dims_array], [str(a) for a in names_array]
     _check_description(dims, names, where, CheckpointError)
     return dims, names
+
+
+def _layout(path, keys: set, arrays: dict) -> tuple[list[int], list[str], list]:
+    """(layer_dims, activations, extra keys) after checking that ``keys`` are
+    exactly the description, one W and b per layer, and "extra/" arrays."""
+    missing = [k for k in REQUIRED_KEYS if k not in keys]
+    if missing:
+        raise CheckpointError(f"{path}: missing {missing}; found keys {sorted(keys)}")
+    dims, names = _description(arrays, str(path))
+    extra = sorted(k for k in keys if k.startswith(EXTRA_PREFIX))
+    expected = {f"{p}{i}" for i in range(1, len(dims)) for p in "Wb"}
+    present = keys - set(REQUIRED_KEYS) - set(extra)
+    if present != expected:
+        raise CheckpointError(
+            f"{path}: layer_dims {dims} needs arrays {sorted(expected)}; missing "
+            f"{sorted(expected - present)}, unexpected {sorted(present - expected)}"
+        )
+    return dims, names, extra
+
+
+def _depth(value) -> int:
+    """How deeply JSON lists and objects nest in ``value`` (0 for a scalar)."""
+    depth, level = 0, [value]
+    while level:
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        depth += 1
+    return depth - 1
+
+
+def _metadata(path, stored: np.ndarray) -> dict:
+    """The metadata JSON object, refused when malformed, huge or deeply nested."""
+    if stored.ndim != 0 or stored.dtype.kind != "U":
+        raise CheckpointError(
+            f"{path}: metadata_json must be one string; got "
+            f"{stored.dtype} {stored.shape}"
+        )
+    text = str(stored[()])
+    if len(text) > MAX_METADATA_CHARS:
+        raise CheckpointError(
+            f"{path}: metadata_json holds {len(text):,} characters "
+            f"(at most {MAX_METADATA_CHARS:,}); {CORRUPT_HINT}"
+        )
+    try:
+        metadata = json.loads(text)
+    except RecursionError:
+        metadata = None
+    except ValueError as e:
+        raise CheckpointError(f"{path}: metadata_json is not valid JSON: {e}") from e
+    if metadata is None or _depth(metadata) > MAX_METADATA_DEPTH:
+        raise CheckpointError(
+            f"{path}: metadata_json nests deeper than "
+            f"{MAX_METADATA_DEPTH} levels; {CORRUPT_HINT}"
+        )
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{path}: metadata_json must hold a JSON object")
+    return metadata
 
 
 def load_checkpoint(
@@ -290,24 +453,22 @@ def load_checkpoint(
     """
     path = Path(path)
     where = str(path)
-    arrays = _read_all(path)
-    missing = [k for k in REQUIRED_KEYS if k not in arrays]
-    if missing:
-        raise CheckpointError(f"{path}: missing {missing}; found keys {sorted(arrays)}")
-    dims, names = _description(arrays, where)
+
+    def expect(headers, description):  # before any weight is read
+        dims, _, _ = _layout(path, set(headers), description)
+        for i in range(1, len(dims)):
+            for name, shape in (("W", (dims[i], dims[i - 1])), ("b", (dims[i], 1))):
+                if tuple(headers[f"{name}{i}"][0]) != shape:
+                    raise CheckpointError(
+                        f"{path}: layer {i}: {name}{i} has shape "
+                        f"{tuple(headers[f'{name}{i}'][0])}, expected {shape} from "
+                        f"layer_dims {dims}"
+                    )
+
+    arrays = _read_all(path, expect)
+    dims, names, extra_keys = _layout(path, set(arrays), arrays)
     n_layers = len(dims) - 1
-    extra = {
-        k.removeprefix(EXTRA_PREFIX): v
-        for k, v in arrays.items()
-        if k.startswith(EXTRA_PREFIX)
-    }
-    expected = {f"{p}{i}" for i in range(1, n_layers + 1) for p in "Wb"}
-    present = set(arrays) - set(REQUIRED_KEYS) - {EXTRA_PREFIX + k for k in extra}
-    if present != expected:
-        raise CheckpointError(
-            f"{path}: layer_dims {dims} needs arrays {sorted(expected)}; missing "
-            f"{sorted(expected - present)}, unexpected {sorted(present - expected)}"
-        )
+    extra = {k.removeprefix(EXTRA_PREFIX): arrays[k] for k in extra_keys}
     params = [
         {"W": arrays[f"W{i}"], "b": arrays[f"b{i}"]} for i in range(1, n_layers + 1)
     ]
@@ -318,12 +479,7 @@ def load_checkpoint(
             _first_nonfinite(
                 f"{where}: extra array {name!r}", array, hint, CheckpointError
             )
-    try:
-        metadata = json.loads(str(arrays["metadata_json"][()]))
-    except (json.JSONDecodeError, ValueError) as e:
-        raise CheckpointError(f"{path}: metadata_json is not valid JSON: {e}") from e
-    if not isinstance(metadata, dict):
-        raise CheckpointError(f"{path}: metadata_json must hold a JSON object")
+    metadata = _metadata(path, arrays["metadata_json"])
     info = {"layer_dims": dims, "activations": names, "metadata": metadata}
     if extra:
         info["extra"] = extra

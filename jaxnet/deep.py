@@ -14,7 +14,9 @@ Forward, layer l = 1..L (shapes for m examples in columns):
 
 Backward, l = L..1:
 
-    dZ[L] = A[L] - Y                    (every output in jaxnet.outputs.OUTPUTS)
+    dZ[L] = A[L] - Y                    (every output in jaxnet.outputs.OUTPUTS;
+                                         softmax: A[L] sum_k Y_k - Y, the same
+                                         for one-hot columns)
     dZ[l] = dA[l] * g[l]'(Z[l])         (elementwise)
     dW[l] = (1/m) dZ[l] A[l-1]^T        (n[l], n[l-1])
     db[l] = (1/m) sum(dZ[l], axis=1, keepdims=True)        (n[l], 1)
@@ -40,7 +42,14 @@ from jaxnet.activations import get_activation
 from jaxnet.hyperparams import check_number
 from jaxnet.outputs import OUTPUTS, get_output
 from jaxnet.params import Grads, LayerCache, Params
-from jaxnet.shapes import check_activations, check_inputs, forward_of
+from jaxnet.shapes import (
+    check_activations,
+    check_dropout,
+    check_examples,
+    check_inputs,
+    check_output_units,
+    forward_of,
+)
 
 OUTPUT_ACTIVATIONS = tuple(OUTPUTS)
 
@@ -137,17 +146,25 @@ def model_forward(
         params: L dicts {"W": (n[l], n[l-1]), "b": (n[l], 1)}.
         X: inputs, (n_x, m), examples in columns.
         activations: one name per layer, the last one of ``OUTPUTS``.
-        keep_prob: probability of keeping a hidden unit (inverted dropout); used
-            only when ``dropout_key`` is given. Never applied to X or the output.
+        keep_prob: probability of keeping a hidden unit (inverted dropout).
+            Never applied to X or the output. Anything but a concrete 1 needs a
+            ``dropout_key`` (a traced keep_prob too: its value is unknown).
         dropout_key: ``jax.random`` key for the masks, or None for no dropout.
 
     Returns:
         AL (n[L], m) and the list of L caches; cache l-1 holds D[l] (already
         divided by keep_prob) when dropout was applied to A[l].
+
+    Raises:
+        ValueError (at trace time, free under jit): shapes that do not chain,
+            an output layer with too few units (softmax with K = 1), keep_prob
+            != 1 or traced without a dropout_key.
     """
     X = jnp.asarray(X)
     check_inputs(params, X)
     activations = check_activations(activations, len(params))
+    check_output_units(params, activations[-1])
+    check_dropout(keep_prob, dropout_key)
     if dropout_key is not None and not isinstance(keep_prob, jax.core.Tracer):
         check_number("keep_prob", keep_prob)
     num_layers = len(params)
@@ -209,7 +226,9 @@ def model_backward(
 ) -> Grads:
     """Hand-written backward pass of the output's cost (plus optional L2).
 
-    dZ[L] = AL - Y (computed by the output's row in ``OUTPUTS``); then for
+    dZ[L] = AL - Y (computed by the output's row in ``OUTPUTS``; for softmax
+    AL sum_k Y_k - Y, exact for any labels, the lecture's AL - Y for one-hot
+    columns); then for
     l = L-1..1: dA[l] = W[l+1]^T dZ[l+1] (times the dropout mask D[l] /
     keep_prob if one was applied), dZ[l] = dA[l] * g'(Z[l]),
     and dW, db from ``linear_backward``; with L2, dW[l] += (lambd / m) W[l].
@@ -217,9 +236,9 @@ def model_backward(
     Args:
         AL: output activations, (n[L], m).
         Y: labels, (n[L], m): 0/1 for sigmoid, one-hot columns for softmax
-            (dZ = A - Y is the exact gradient only when each column of Y sums
-            to 1; the training entry points refuse other labels), real values
-            for linear.
+            (or any other labels: soft targets, label smoothing, all-zero or
+            weighted columns; the gradient is exact for all), real values for
+            linear.
         caches: the L caches of ``model_forward``.
         activations: the names used in the forward pass.
         lambd: L2 regularization strength; None leaves the term out.
@@ -227,6 +246,7 @@ def model_backward(
     Returns:
         Grads with the structure of params: [{"W": dW[l], "b": db[l]}, ...].
     """
+    check_examples(AL.shape[1])
     Y = jnp.asarray(Y).astype(AL.dtype)
     dZ = get_output(activations[-1]).dZ(caches[-1].Z, AL, Y)  # = AL - Y
     dZ1, upper = backward_to_first_layer(dZ, caches, activations)
@@ -280,6 +300,9 @@ def model_cost(
 
     J = the output's cost (cross-entropy, or squared error for "linear")
     averaged over m, plus lambd / (2m) sum ||W||^2 when lambd is not None.
+
+    Raises:
+        ValueError: as ``model_forward``, and m = 0 (J would be 0/0).
     """
     X, Y = jnp.asarray(X), jnp.asarray(Y)
     _, caches = model_forward(

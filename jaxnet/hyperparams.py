@@ -19,10 +19,21 @@ Python, numpy and jax scalars are accepted alike; ``True`` is not a number.
     name           default   rule                     lecture
     learning_rate  0.0075    finite, > 0              alpha in W := W - alpha dW
     lambd          0         finite, >= 0             J += lambd/(2m) sum ||W||^2
-    keep_prob      1         in (0, 1]                inverted dropout, 1 = off
+    keep_prob      1         in [0.01, 1]             inverted dropout, 1 = off
     epsilon        -         finite, >= 0             "repeat until J < epsilon"
     num_iterations -         integer >= 1             "repeat num_iterations times"
     batch_size     None      integer >= 1 or None     minibatch size (None: all m)
+
+Ranges in the run's dtype. The numbers are checked again after conversion to
+the run's float dtype (``check_in_dtype``): a value that overflows it (1e308 or
+1e39 in float32, whose largest value is 3.4e38) or that underflows a non-zero
+value to 0 (1e-50 in float32) is refused, naming the dtype's range, so alpha *
+dW with a unit gradient is always finite and a non-zero alpha never trains at
+0. keep_prob has a floor, ``MIN_KEEP_PROB`` = 0.01: inverted dropout keeps
+keep_prob * n[l] of a layer's n[l] units on average and scales them by
+1/keep_prob, so below 0.01 a layer of 100 units keeps less than one unit per
+step and the survivors are scaled by more than 100 (at keep_prob = 1e-300 every
+unit is dropped and 1/keep_prob overflows): no longer dropout but noise.
 """
 
 import operator
@@ -45,12 +56,15 @@ class Rule(NamedTuple):
     meaning: str
 
 
+MIN_KEEP_PROB = 0.01  # the floor of keep_prob: see the module doc
+
 RULES: dict[str, Rule] = {
     "learning_rate": Rule(lambda v: v > 0, "a finite number > 0", "alpha, step size"),
     "lambd": Rule(lambda v: v >= 0, "a finite number >= 0", "L2 strength"),
     "keep_prob": Rule(
-        lambda v: (v > 0) & (v <= 1),
-        "in (0, 1] (a probability of keeping a unit, not a drop rate)",
+        lambda v: (v >= MIN_KEEP_PROB) & (v <= 1),
+        f"in (0, 1] and at least {MIN_KEEP_PROB} (a probability of keeping a "
+        "unit, not a drop rate; smaller values drop nearly every unit)",
         "inverted-dropout keep probability",
     ),
     "epsilon": Rule(lambda v: v >= 0, "a finite number >= 0", "stop at J < epsilon"),
@@ -66,10 +80,15 @@ class TrainOptions(TypedDict, total=False):
 
     Keys:
         learning_rate: alpha (> 0); kept in the optimizer state, so a new value
-            reuses the compiled program. Default 0.0075.
+            reuses the compiled program. Default None: 0.0075
+            (``DEFAULT_LEARNING_RATE``) for a named rule, the transformation's
+            own rate for an optax optimizer.
         optimizer: None (plain gradient descent), a name from ``OPTIMIZERS``
             ("gd", "momentum", "nesterov", "rmsprop", "adam"), or any optax
-            transformation (used as it is, with its own learning rate).
+            transformation. A transformation keeps its own learning rate unless
+            learning_rate is given; then one built with
+            ``optax.inject_hyperparams`` has its "learning_rate" set to it, and
+            any other is refused (its rate is fixed, alpha would be ignored).
         grad: "manual" (the hand-written backward pass) or "autodiff".
         lambd: L2 regularization strength (>= 0); 0 leaves the term out.
         keep_prob: inverted-dropout keep probability for hidden layers, in
@@ -104,8 +123,10 @@ class TrainOptions(TypedDict, total=False):
     mesh: Any
 
 
+DEFAULT_LEARNING_RATE = 0.0075  # alpha when none is given and the rule is named
+
 OPTION_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 0.0075,
+    "learning_rate": None,  # DEFAULT_LEARNING_RATE, or an optax optimizer's own
     "optimizer": None,
     "grad": "manual",
     "lambd": 0.0,
@@ -169,6 +190,36 @@ def check_number(name: str, value, *, vector_ok: bool = False) -> np.ndarray:
     return array
 
 
+def check_in_dtype(name: str, array: np.ndarray, dtype) -> None:
+    """Refuse values that ``dtype`` cannot hold: overflow to inf, or non-zero to 0.
+
+    ``array`` is the float64 value(s) already checked by ``check_number``; the
+    message names the value, its position in a sequence and the dtype's range.
+
+    Raises:
+        ValueError: a value above the dtype's largest finite value (3.4e38 for
+            float32), or a non-zero value below its smallest (1.4e-45 for
+            float32, subnormals included), which would become 0.
+    """
+    info = np.finfo(dtype)
+    with np.errstate(over="ignore", under="ignore"):
+        converted = np.asarray(array, np.float64).astype(info.dtype)
+    bad = ~np.isfinite(converted) | ((converted == 0) & (np.asarray(array) != 0))
+    if not np.any(bad):
+        return
+    index = tuple(int(i) for i in np.argwhere(bad)[0]) if np.ndim(array) else ()
+    value = float(np.asarray(array)[index])
+    where = f"{name}[{index[0]}]" if index else name
+    what = "overflows" if abs(value) > 1 else "underflows to 0 in"
+    raise ValueError(
+        f"{where} = {value:g} {what} the run's dtype {info.dtype} (finite values up "
+        f"to {float(info.max):.4g}, non-zero values from "
+        f"{float(info.smallest_subnormal):.4g}): {RULES[name].expected} that "
+        f"{info.dtype} can hold is needed; pass a value in that range or use "
+        "float64 params"
+    )
+
+
 def check_count(name: str, value, *, allow_none: bool = False) -> int | None:
     """A positive integer count (iterations, batch size ...), numpy ints included.
 
@@ -191,7 +242,7 @@ def check_count(name: str, value, *, allow_none: bool = False) -> int | None:
 
 
 def make_hyperparams(
-    learning_rate=OPTION_DEFAULTS["learning_rate"],
+    learning_rate=DEFAULT_LEARNING_RATE,
     lambd=OPTION_DEFAULTS["lambd"],
     keep_prob=OPTION_DEFAULTS["keep_prob"],
     *,
@@ -208,8 +259,8 @@ def make_hyperparams(
             one model (scalars only).
 
     Raises:
-        ValueError: a value outside its rule (see ``RULES``), or a vector whose
-            length is not N.
+        ValueError: a value outside its rule (see ``RULES``), one ``dtype``
+            cannot hold (``check_in_dtype``), or a vector whose length is not N.
     """
     values = {}
     for name, value in (
@@ -221,6 +272,7 @@ def make_hyperparams(
             values[name] = jnp.asarray(value, dtype)
             continue
         array = check_number(name, value, vector_ok=num_models is not None)
+        check_in_dtype(name, array, dtype)
         if num_models is not None:
             if array.ndim == 0:
                 array = np.full((num_models,), array)

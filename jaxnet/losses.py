@@ -18,7 +18,8 @@ The cost is the mean of the per-example loss over the m columns:
 
 From logits z (a = sigmoid(z)) the same loss is computed without ever forming
 log(0): L = -(y log_sigmoid(z) + (1 - y) log_sigmoid(-z)), with dL/dz = a - y.
-For K classes, J = -(1/m) sum_i sum_k Y_ki log softmax(Z)_ki, with dL/dZ = A - Y.
+For K classes, J = -(1/m) sum_i sum_k Y_ki log softmax(Z)_ki, with dL/dZ = A - Y
+for one-hot columns (A sum_k Y_k - Y for any labels).
 
 Shapes are checked statically (free under jit): y_hat and y must have the same
 shape, so a rank-1 y against a (1, m) y_hat raises instead of broadcasting to an
@@ -199,16 +200,15 @@ def softmax_cross_entropy_from_logits(ZL: ArrayLike, Y: ArrayLike) -> jax.Array:
     log softmax is computed as ZL - logsumexp(ZL, axis=0): finite for logits of
     +-1e4.
 
-    Labels must be one-hot columns (or, more generally, columns summing to 1):
-    dJ/dZL = (1/m) (softmax(ZL) sum_k Y_k - Y), which is the lecture's collapsed
-    (1/m) (A - Y) only then. A multi-hot or all-zero column would make the
-    hand-written dZ = A - Y wrong (by 0.4-0.7 relative); the cost does not check
-    this (values are not read inside jit): ``check_training_data`` refuses such
-    labels on the host before training.
+    For any labels dJ/dZL = (1/m) (softmax(ZL) sum_k Y_k - Y), the lecture's
+    collapsed (1/m) (A - Y) when the columns sum to 1 (one-hot, soft targets);
+    the softmax row of ``jaxnet.outputs.OUTPUTS`` computes the general form.
+    ``check_training_data`` refuses columns that are not distributions before
+    training (all-zero or multi-hot columns are usually label mistakes).
 
     Args:
         ZL: logits, (K, m), one column per example.
-        Y: one-hot labels, (K, m).
+        Y: one-hot (or soft) labels, (K, m).
 
     Returns:
         The cost J, summed over the K classes (axis 0) and averaged over m.

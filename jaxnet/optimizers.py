@@ -30,9 +30,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-from jaxnet.hyperparams import check_number
+from jaxnet.hyperparams import DEFAULT_LEARNING_RATE, check_number
 
 
 class Rule(NamedTuple):
@@ -158,31 +159,92 @@ def build_optimizer(
     return optax.GradientTransformation(init, base.update)
 
 
-def as_optimizer(optimizer, learning_rate) -> optax.GradientTransformation:
+def as_optimizer(
+    optimizer, learning_rate, params=None, *, given: tuple | None = None
+) -> optax.GradientTransformation:
     """What the training entry points accept as ``optimizer=``, made an optax one.
 
     None means plain gradient descent; a name from ``OPTIMIZERS`` builds that
-    rule with default settings and ``learning_rate``; an optax transformation is
-    used as it is (its own learning rate applies, and each new object compiles
-    a new program).
+    rule with default settings and ``learning_rate`` (None: the default alpha,
+    ``DEFAULT_LEARNING_RATE``). An optax transformation keeps its own learning
+    rate when ``learning_rate`` is None (each new object compiles a new
+    program). Given a learning rate, a transformation built with
+    ``optax.inject_hyperparams`` has its "learning_rate" hyperparameter set to
+    it (stored in the params' dtype); any other transformation is refused,
+    since its rate was fixed when it was built and alpha would be ignored.
+
+    Args:
+        optimizer: None, a name, or an ``optax.GradientTransformation``.
+        learning_rate: alpha (a positive number), or None.
+        params: the params the optimizer will see (one model); needed to look
+            at a transformation's state when a learning rate is given.
+        given: (name, value) of the rate as the user gave it, for messages
+            (a sweep's ("learning_rates", [...])); default ("learning_rate",
+            learning_rate).
 
     Raises:
-        ValueError: anything else, e.g. ``optax.adam`` not called.
+        ValueError: anything else, e.g. ``optax.adam`` not called; a learning
+            rate beside a transformation that cannot take it (the message names
+            the rate and the fixes).
     """
     if optimizer is None:
-        return build_optimizer("gd", learning_rate)
+        optimizer = "gd"
     if isinstance(optimizer, str):
-        return build_optimizer(optimizer, learning_rate)
+        alpha = DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate
+        return build_optimizer(optimizer, alpha)
     if isinstance(optimizer, optax.GradientTransformation):
-        return optimizer
+        if learning_rate is None:
+            return optimizer
+        _check_settable(optimizer, params, given or ("learning_rate", learning_rate))
+        init = functools.partial(
+            _init_with_learning_rate, optimizer.init, learning_rate
+        )
+        return optax.GradientTransformation(init, optimizer.update)
     hint = ""
     if callable(optimizer):
-        name = getattr(optimizer, "__name__", repr(optimizer))
-        hint = f": call it, e.g. optax.{name}(learning_rate), or pass its name"
+        called = getattr(optimizer, "__name__", repr(optimizer))
+        hint = f": call it, e.g. optax.{called}(learning_rate), or pass its name"
     raise ValueError(
         f"optimizer must be None, one of {OPTIMIZERS} or an optax "
         f"GradientTransformation; got {optimizer!r}{hint}"
     )
+
+
+def _shown(value) -> str:
+    """A learning rate (scalar or sequence) as the user would write it."""
+    array = np.asarray(value)
+    return repr(float(array)) if array.ndim == 0 else repr(array.tolist())
+
+
+def _check_settable(transform, params, given: tuple) -> None:
+    """Refuse a learning rate that ``transform`` would silently ignore.
+
+    Settable: the state (looked at with ``jax.eval_shape``, nothing computed)
+    has a "learning_rate" entry in ``hyperparams`` (``optax.inject_hyperparams``)
+    that is a number, not a schedule (which would overwrite it every step).
+    """
+    state = jax.eval_shape(transform.init, params)
+    hyperparams = getattr(state, "hyperparams", None)
+    scheduled = getattr(state, "hyperparams_states", None) or {}
+    name = given[0]
+    given = f"{name}={_shown(given[1])}"
+    fixes = (
+        f"leave {name} out to train with the optimizer's own rate, pass the rule "
+        f"by name (optimizer='adam', {given}), or build the transformation with "
+        f"optax.inject_hyperparams, e.g. optax.inject_hyperparams(optax.adam)"
+        f"(learning_rate=...), whose rate jaxnet sets"
+    )
+    if isinstance(hyperparams, dict) and "learning_rate" in scheduled:
+        raise ValueError(
+            f"{given} cannot be applied: the optax optimizer's learning rate is a "
+            f"schedule, which sets it again at every step; {fixes}"
+        )
+    if not isinstance(hyperparams, dict) or "learning_rate" not in hyperparams:
+        raise ValueError(
+            f"{given} would be ignored: the optax optimizer given keeps the "
+            f"learning rate it was built with (e.g. optax.sgd(1e-3) trains with "
+            f"1e-3 whatever {name} says); {fixes}"
+        )
 
 
 def is_linear(optimizer) -> bool:

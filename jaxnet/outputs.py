@@ -7,15 +7,22 @@ with respect to Z[L] is the same one line for all of them:
     softmax   A = softmax(Z) per column  J = categorical cross-entropy  K classes
     linear    A = Z                      J = (1/2m) sum (A - Y)^2     real values
 
-    dZ[L] = A[L] - Y            (times 1/m in dW, db; exact for all three)
+    dZ[L] = A[L] - Y            (times 1/m in dW, db; the lecture's rule)
 
 For sigmoid the row computes that difference from the logits, as
 (1 - Y) sigma(Z) - Y sigma(-Z): the same value, without the cancellation of
 A - 1 once A rounds to 1 (Z > ~37 in float64), where it would lose every digit.
 
-For softmax the identity needs each column of Y to sum to 1 (one-hot labels);
-``jaxnet.validation`` refuses other labels at the boundary. Costs are computed
-from the logits Z[L] (log-sigmoid, log-softmax), finite for every finite input.
+For softmax the exact gradient of J for any labels is
+
+    dZ[L] = A[L] * sum_k Y_k - Y     (sum over the K rows of each column)
+
+which is the lecture's A[L] - Y when every column of Y sums to 1 (one-hot
+labels, label smoothing, soft targets). The row computes this general form, so
+the hand-written backward equals ``jax.grad`` also for all-zero, multi-hot or
+weighted columns; for one-hot labels it is A - Y bit for bit. Costs are
+computed from the logits Z[L] (log-sigmoid, log-softmax), finite for every
+finite input.
 
 A new output is one new row: its forward, its cost from the logits, and its
 prediction rule.
@@ -67,16 +74,29 @@ def _sigmoid_dZ(ZL: jax.Array, AL: jax.Array, Y: jax.Array) -> jax.Array:
     return cross_entropy_from_logits_derivative(ZL, Y)
 
 
+def _softmax_dZ(ZL: jax.Array, AL: jax.Array, Y: jax.Array) -> jax.Array:
+    """dZ = A sum_k Y_k - Y, (K, m): m dJ/dZ of the categorical cross-entropy.
+
+    J = -(1/m) sum_i sum_k Y_ki (Z_ki - logsumexp_j Z_ji), so
+    m dJ/dZ_ji = softmax(Z)_ji sum_k Y_ki - Y_ji, for any Y; with columns
+    summing to 1 (one-hot) it is the lecture's A - Y (times 1.0: exact).
+    """
+    return AL * jnp.sum(Y, axis=0, keepdims=True) - Y
+
+
 class Output(NamedTuple):
     """One kind of output layer.
 
     Attributes:
         forward: Z[L] (n[L], m) -> A[L] (n[L], m).
         cost: (Z[L], Y) -> J, from the logits.
-        dZ: (Z[L], A[L], Y) -> dZ[L] = A[L] - Y (m times dJ/dZ[L]), (n[L], m).
+        dZ: (Z[L], A[L], Y) -> dZ[L] = m dJ/dZ[L], (n[L], m): A[L] - Y (for
+            softmax A[L] sum_k Y_k - Y, the same for one-hot columns).
         predict: A[L] -> predictions: 0/1 labels (1, m), class indices (m,), or
             the values A[L] themselves for regression.
         classifier: whether ``accuracy`` means anything.
+        min_units: the fewest units n[L] the output layer may have (softmax: 2;
+            with K = 1 its A is identically 1, J = 0 and nothing learns).
     """
 
     forward: Callable[[jax.Array], jax.Array]
@@ -84,6 +104,7 @@ class Output(NamedTuple):
     dZ: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
     predict: Callable[[jax.Array], jax.Array]
     classifier: bool
+    min_units: int = 1
 
 
 OUTPUTS: dict[str, Output] = {
@@ -93,9 +114,10 @@ OUTPUTS: dict[str, Output] = {
     "softmax": Output(
         lambda Z: softmax(Z, axis=0),
         softmax_cross_entropy_from_logits,
-        _a_minus_y,
+        _softmax_dZ,
         _class_indices,
         True,
+        min_units=2,
     ),
     "linear": Output(lambda Z: Z, squared_error_cost, _a_minus_y, lambda AL: AL, False),
 }

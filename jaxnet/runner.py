@@ -6,8 +6,11 @@ within about a second), printing "Cost after iteration i" every
 ``print_every`` iterations as the lecture does, with a tqdm bar, and handing
 every good chunk to ``on_chunk`` (to write a checkpoint).
 
-It starts from given parameters, or from a whole saved ``TrainState`` (params,
-optimizer state, key) and iteration count: that is how a run resumes.
+It starts from given parameters, or from a whole saved state and iteration
+count: that is how a run resumes. The saved state is what ``on_chunk`` was
+handed: the dense ``TrainState`` (params, optimizer state, key), or, to
+continue bit for bit on every first-layer path, the ``jaxnet.wide.Carried``
+(the same state in the form's terms, e.g. the wide path's coordinates).
 
 Safety: a cost that stops being finite, or that rises far above its first
 value (``jaxnet.driver.DIVERGENCE_FACTOR``), stops the run with the last
@@ -27,6 +30,7 @@ from jaxnet.driver import RunResult, drive
 from jaxnet.hyperparams import TrainOptions, check_count
 from jaxnet.params import Params
 from jaxnet.steps import TrainState
+from jaxnet.wide import Carried
 
 __all__ = ["RunResult", "cost_checkpoints", "train_loop"]
 
@@ -44,7 +48,7 @@ def train_loop(
     on_chunk: Callable | None = None,
     print_fn: Callable[[str], None] | None = None,
     unit: str = "iteration",
-    resume_from: tuple[TrainState, int, np.ndarray] | None = None,
+    resume_from: tuple[TrainState | Carried, int, np.ndarray] | None = None,
     should_stop: Callable[[], bool] | None = None,
     **options: Unpack[TrainOptions],
 ) -> RunResult:
@@ -57,20 +61,28 @@ def train_loop(
             chunks: they are sized by time.
         progress: show a tqdm progress bar (on stderr).
         desc: the bar's label.
-        on_chunk: called as ``on_chunk(state, iterations_done)`` (or with a
-            third argument, the costs so far, if it takes one) after each good
-            chunk, e.g. to write a checkpoint.
+        on_chunk: called as ``on_chunk(state, iterations_done)`` after each
+            good chunk, e.g. to write a checkpoint; with a third and a fourth
+            positional parameter it also gets the costs so far and the
+            ``Carried`` state (what ``resume_from`` takes to resume exactly).
         print_fn: where cost lines go (default: tqdm.write, above the bar).
         unit: what one iteration is called in printed lines ("epoch" for
             minibatch runs).
         resume_from: (state, iterations done, their costs) of an earlier run
-            with the same settings: the run continues from there, and equals
-            the run that was never stopped.
+            with the same settings: the run continues from there. From the
+            ``Carried`` state (``on_chunk``'s fourth argument,
+            ``RunResult.carried``) it equals the run that was never stopped
+            bit for bit. A minibatch run's state may stand inside an epoch
+            (``state.epoch``, ``RunResult.position``): it continues from that
+            very minibatch.
         should_stop: polled between chunks; True stops the run, keeping it.
         first_layer: as for ``fit``. States handed out (``on_chunk``, the
             result) are dense either way and resume under any choice; a gram
-            run restarts its coordinates at the resumed W[1], so it equals the
-            unstopped run to rounding ("auto" resumes a momentum state dense).
+            run resumed from a dense state restarts its coordinates at the
+            rounded W[1], so it equals the unstopped run only to rounding
+            ("auto" resumes a momentum state dense); from a ``Carried`` one it
+            continues in the same coordinates (with a mesh: from its dense
+            state, to rounding).
 
     Returns:
         RunResult (see ``jaxnet.driver.RunResult``).
@@ -88,26 +100,12 @@ def train_loop(
                 "run"
             )
     run = prepare(params, X, Y, activations=activations, start=state, **options)
-    callback = None if on_chunk is None else _adapt(on_chunk)
     return drive(
         run.config, run.state, run.hp, run.data, run.Y,
         num_iterations=num_iterations, start_iteration=start, past_costs=past,
         print_every=print_every, progress=progress, desc=desc, unit=unit,
-        on_chunk=callback, should_stop=should_stop, print_fn=print_fn, X=run.X,
+        on_chunk=on_chunk, should_stop=should_stop, print_fn=print_fn, X=run.X,
     )  # fmt: skip
-
-
-def _adapt(on_chunk: Callable) -> Callable:
-    """Accept callbacks of (state, done) as well as (state, done, costs)."""
-    import inspect
-
-    try:
-        takes_costs = len(inspect.signature(on_chunk).parameters) >= 3
-    except (TypeError, ValueError):
-        takes_costs = False
-    if takes_costs:
-        return on_chunk
-    return lambda state, done, costs: on_chunk(state, done)
 
 
 def cost_checkpoints(costs: np.ndarray, every: int) -> list[list[float]]:

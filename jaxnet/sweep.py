@@ -36,7 +36,9 @@ from jaxnet.driver import RunResult, drive
 from jaxnet.hyperparams import TrainOptions, check_count
 from jaxnet.outputs import get_output
 from jaxnet.params import Params, init_params
+from jaxnet.shapes import check_activations
 from jaxnet.train import accuracy
+from jaxnet.validation import InputError, check_training_data
 
 
 class SweepResult(NamedTuple):
@@ -96,6 +98,25 @@ def _num_models(params, stacked, num_models, **values) -> int:
     return next(iter(sizes.values()))
 
 
+def _check_test_set(params, stacked, X_test, Y_test, activations) -> None:
+    """X_test and Y_test get the checks X and Y get (shapes, finite in the run's
+    dtype, labels that fit the output); both or neither must be given."""
+    if (X_test is None) != (Y_test is None):
+        raise ValueError(
+            "pass X_test and Y_test together (the held-out inputs and their "
+            f"labels); got only {'X_test' if Y_test is None else 'Y_test'}"
+        )
+    if X_test is None:
+        return
+    one = unstack(params, 0) if stacked else params
+    acts = check_activations(activations, len(one))
+    dtype = jnp.result_type(jax.tree.leaves(one)[0])
+    try:
+        check_training_data(one, X_test, Y_test, acts[-1], dtype=dtype)
+    except InputError as e:
+        raise InputError(f"the test set (X_test, Y_test): {e}") from None
+
+
 def sweep(
     params: Params,
     X: ArrayLike,
@@ -103,7 +124,7 @@ def sweep(
     *,
     activations: Sequence[str],
     num_iterations: int,
-    learning_rates=0.0075,
+    learning_rates=None,
     lambds=None,
     keep_probs=None,
     keys: jax.Array | None = None,
@@ -133,7 +154,11 @@ def sweep(
         X: (n_x, m), shared by all models. Y: (n[L], m).
         activations: one name per layer.
         num_iterations: gradient steps (full batch) or epochs (with batch_size).
-        learning_rates: alpha, scalar or (N,).
+        learning_rates: alpha, scalar or (N,); None: 0.0075 with a named (or
+            no) optimizer, an optax optimizer's own rate. Beside an optax
+            optimizer the rates are set in each model's state when it was built
+            with ``optax.inject_hyperparams``, and refused otherwise (its rate
+            is fixed: N identical models).
         lambds: L2 strength, scalar or (N,); None: no L2 term at all.
         keep_probs: inverted-dropout keep probability, scalar or (N,); None: no
             dropout. A swept 1.0 draws all-ones masks: the same numbers as ``fit``
@@ -143,7 +168,8 @@ def sweep(
         num_models: N, when nothing else says it.
         stacked: whether params carry the model axis; default: guessed from the
             rank of the first W (3 means stacked).
-        X_test, Y_test: optional held-out set for ``test_accuracy``.
+        X_test, Y_test: optional held-out set for ``test_accuracy``, checked as
+            X and Y are (shapes, finite values, labels that fit the output).
         print_every, progress, desc, should_stop, on_chunk: as for
             ``jaxnet.runner.train_loop``; with none of them the sweep is one
             compiled call.
@@ -155,7 +181,9 @@ def sweep(
 
     Returns:
         SweepResult(params (stacked), costs (N, num_iterations), train_accuracy
-        (N,), test_accuracy (N,) or None (both None for a linear output), run).
+        (N,), test_accuracy (N,) or None (both None for a linear output, and
+        for a run ``should_stop`` stopped: scoring compiles, a stop is quick),
+        run).
     """
     num_iterations = check_count("num_iterations", num_iterations)
     if stacked is None:
@@ -164,6 +192,7 @@ def sweep(
         params, stacked, num_models, learning_rates=learning_rates, lambds=lambds,
         keep_probs=keep_probs, keys=keys,
     )  # fmt: skip
+    _check_test_set(params, stacked, X_test, Y_test, activations)
     swept = {"learning_rate", "lambd", "keep_prob", "key"} & set(options)
     if swept:
         raise TypeError(
@@ -184,7 +213,7 @@ def sweep(
     )  # fmt: skip
     acts = run.config.activations
     train_acc = test_acc = None
-    if get_output(acts[-1]).classifier:
+    if get_output(acts[-1]).classifier and not result.interrupted:
         score = jax.jit(jax.vmap(accuracy, in_axes=(0, None, None, None)),
                         static_argnums=3)  # fmt: skip
         train_acc = score(result.params, run.X, run.Y, acts)

@@ -19,6 +19,7 @@ from typing import Unpack
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.typing import ArrayLike
 
@@ -26,8 +27,8 @@ from jaxnet.boundary import prepare
 from jaxnet.deep import predict_proba
 from jaxnet.driver import drive
 from jaxnet.hyperparams import (
+    DEFAULT_LEARNING_RATE,
     GRAD_SOURCES,
-    OPTION_DEFAULTS,
     Hyperparams,
     TrainConfig,
     TrainOptions,
@@ -37,6 +38,7 @@ from jaxnet.hyperparams import (
 )
 from jaxnet.outputs import get_output, true_labels
 from jaxnet.params import Grads, Params
+from jaxnet.shapes import check_activations, check_examples
 from jaxnet.steps import (
     TrainState,
     gradient_step,
@@ -47,6 +49,7 @@ from jaxnet.steps import (
     value_and_grads,
 )
 from jaxnet.until import UntilResult, fit_until
+from jaxnet.validation import InputError
 
 __all__ = [
     "GRAD_SOURCES",
@@ -65,7 +68,7 @@ __all__ = [
     "value_and_grads",
 ]
 
-LEARNING_RATE = OPTION_DEFAULTS["learning_rate"]
+LEARNING_RATE = DEFAULT_LEARNING_RATE
 
 
 def update_params(params: Params, grads: Grads, learning_rate) -> Params:
@@ -155,7 +158,10 @@ def fit(
             (softmax) or real targets (linear).
         activations: one name per layer, the last from ``OUTPUTS``.
         num_iterations: gradient steps (full batch) or epochs (with batch_size).
-        **options: learning_rate (0.0075), optimizer (None: gradient descent),
+        **options: learning_rate (None: 0.0075 for a named rule, an optax
+            optimizer's own rate; given beside an optax optimizer it is set in
+            an ``optax.inject_hyperparams`` one and refused by any other),
+            optimizer (None: gradient descent),
             grad ("manual"), lambd (0), keep_prob (1), batch_size (None: full
             batch), key, first_layer ("auto"), mesh (None): see
             ``jaxnet.hyperparams.TrainOptions``, their one home. With
@@ -182,8 +188,32 @@ def fit(
 
 def predict(params: Params, X: ArrayLike, activations: Sequence[str]) -> jax.Array:
     """Predictions: 0/1 labels (1, m) for sigmoid, class indices (m,) for softmax,
-    the values A[L] (n[L], m) for a linear output."""
+    the values A[L] (n[L], m) for a linear output.
+
+    X is (n_x, m). Called on concrete arrays, an X holding NaN or inf is
+    refused (a NaN column would otherwise be labelled 0); inside ``jax.jit``
+    or ``vmap`` X is traced and cannot be checked: check it before.
+
+    Raises:
+        ValueError: activations is a single string or not one valid name per
+            layer; a concrete X holds NaN or inf (the message names the first).
+    """
+    activations = check_activations(activations, len(params))
+    _check_finite_input(X)
     return get_output(activations[-1]).predict(predict_proba(params, X, activations))
+
+
+def _check_finite_input(X) -> None:
+    """Refuse a concrete X holding NaN or inf; traced X passes (see predict)."""
+    if isinstance(X, jax.core.Tracer) or bool(jnp.all(jnp.isfinite(jnp.asarray(X)))):
+        return
+    bad = ~np.isfinite(np.asarray(X))
+    first = ", ".join(str(int(i)) for i in np.argwhere(bad)[0])
+    raise InputError(
+        f"X has non-finite values (NaN or inf) in {int(bad.sum())} of {bad.size} "
+        f"entries, the first at X[{first}]: a prediction for such an example is "
+        "meaningless; drop or repair those columns before predicting"
+    )
 
 
 def accuracy(params: Params, X: ArrayLike, Y: ArrayLike, activations) -> jax.Array:
@@ -191,8 +221,9 @@ def accuracy(params: Params, X: ArrayLike, Y: ArrayLike, activations) -> jax.Arr
 
     Y is (1, m) of 0/1 for a sigmoid output, or one-hot (K, m) / class indices
     (m,) for softmax. A Y that would broadcast ((m, 1) against (1, m)) is an
-    error, not a wrong number.
+    error, not a wrong number, and so is m = 0 (the mean would be NaN).
     """
+    check_examples(jnp.shape(X)[1] if jnp.ndim(X) == 2 else 1)
     predictions = predict(params, X, activations)
     labels = true_labels(Y, activations[-1], jnp.shape(X)[1])
     correct = predictions == labels

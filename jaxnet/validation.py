@@ -7,15 +7,20 @@ fix it, in the lecture's terms:
 
     check_params(params)                       list of {"W", "b"} dicts: shapes,
                                                float dtype, finite values
-    check_training_data(params, X, Y, output)  X (n_x, m), Y (n_y, m), finite,
+    check_training_data(params, X, Y, output,  X (n_x, m), Y (n_y, m), finite,
+                        dtype=None)            also after conversion to the run's
+                                               dtype (X = 1e39 is inf in float32),
                                                labels that fit the output layer
     from_course_params / to_course_params      the course's {"W1", "b1", ...} dict
 
 Labels by output (``LABEL_CHECKS``, one row per output layer):
 
     sigmoid   every Y entry is 0 or 1
-    softmax   every column of Y is one-hot (one 1, the rest 0), which the
-              collapsed dZ[L] = A[L] - Y needs
+    softmax   every column of Y is a distribution over the K classes:
+              one-hot (one 1, the rest 0) or soft (entries >= 0, summing to
+              1, e.g. label smoothing). The hand-written backward is exact for
+              any labels (dZ[L] = A[L] sum_k Y_k - Y); the boundary refuses
+              all-zero, multi-hot or unnormalized columns as likely mistakes
     linear    any finite values
 """
 
@@ -55,6 +60,27 @@ def _check_finite(name: str, values: np.ndarray, fix: str) -> None:
             f"{name} has non-finite values (NaN or inf) in {_first_bad(name, bad)}: "
             f"{fix}"
         )
+
+
+def _check_in_dtype(name: str, values: np.ndarray, dtype) -> None:
+    """Refuse finite values that ``dtype`` turns into inf, or non-zero into 0."""
+    info = np.finfo(dtype)
+    if values.dtype.kind == "f" and np.finfo(values.dtype).bits <= info.bits:
+        return  # converting to a dtype at least as wide changes nothing
+    with np.errstate(over="ignore", under="ignore"):
+        converted = values.astype(info.dtype)
+    bad = ~np.isfinite(converted) | ((converted == 0) & (values != 0))
+    if not bad.any():
+        return
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    raise InputError(
+        f"{name} holds values the run's dtype {info.dtype} cannot hold (finite up "
+        f"to {float(info.max):.4g}, non-zero from "
+        f"{float(info.smallest_subnormal):.4g}): {_first_bad(name, bad)} = "
+        f"{float(values[first]):g}, which becomes {float(converted[first]):g}. "
+        f"Rescale {name} (e.g. standardize it) or train in float64 (float64 params "
+        "with jax_enable_x64 on)"
+    )
 
 
 def _layer(l: int, layer) -> tuple:
@@ -180,47 +206,63 @@ def _binary_labels(Y: np.ndarray) -> None:
     )
 
 
-def _one_hot_labels(Y: np.ndarray) -> None:
-    binary = (Y == 0) | (Y == 1)
-    ok = binary.all(axis=0) & (Y.sum(axis=0) == 1)
+def _distribution_labels(Y: np.ndarray) -> None:
+    """Every column of Y is a distribution over the K classes: Y >= 0, sum 1.
+
+    One-hot labels are the usual case; soft targets and label smoothing pass
+    too (the softmax backward is exact for them). The sum may miss 1 by
+    rounding: |sum - 1| <= max(1e-4, 4 K eps) of Y's float type.
+    """
+    K = Y.shape[0]
+    eps = np.finfo(Y.dtype).eps if Y.dtype.kind == "f" else 0.0
+    sums = Y.sum(axis=0, dtype=np.float64)
+    ok = (Y >= 0).all(axis=0) & (np.abs(sums - 1) <= max(1e-4, 4 * K * eps))
     if ok.all():
         return
     j = int(np.argmin(ok))
     column = Y[:, j]
-    if not binary[:, j].all():
-        why = "it holds values other than 0 and 1"
-    elif column.sum() == 0:
+    binary = ((column == 0) | (column == 1)).all()
+    if (column < 0).any():
+        why = "a negative entry"
+    elif sums[j] == 0:
         why = "all zeros: no class"
+    elif binary:
+        why = f"multi-hot: {int(sums[j])} ones"
     else:
-        why = f"multi-hot: {int(column.sum())} ones"
+        why = f"it sums to {sums[j]:.6g}"
     shown = column[:10].tolist() + (["..."] if column.size > 10 else [])
     raise InputError(
-        "softmax labels must be one-hot columns (exactly one 1 per column, the rest "
-        f"0); {int((~ok).sum())} of {ok.size} columns are not, the first is column "
-        f"{j} = {shown} ({why}). Encode integer class labels with "
-        f"jaxnet.labels.one_hot(labels, {Y.shape[0]})"
+        "softmax labels must be one-hot columns (one 1, the rest 0) or soft "
+        "labels (each column non-negative and summing to 1, e.g. label "
+        f"smoothing); {int((~ok).sum())} of {ok.size} columns are not, the first "
+        f"is column {j} = {shown} ({why}). Encode integer class labels with "
+        f"jaxnet.labels.one_hot(labels, {K})"
     )
 
 
 LABEL_CHECKS: dict[str, Callable[[np.ndarray], None]] = {
     "sigmoid": _binary_labels,
-    "softmax": _one_hot_labels,
+    "softmax": _distribution_labels,
     "linear": lambda Y: None,
 }
 
 
-def check_training_data(params: Params, X, Y, output: str) -> None:
+def check_training_data(params: Params, X, Y, output: str, *, dtype=None) -> None:
     """Check X, Y and the labels against the params and the output layer.
 
     Expected: X (n_x, m) numbers with n_x = n[0] and m >= 1, Y (n[L], m), both
     finite, and labels that fit ``output`` (see ``LABEL_CHECKS``). The params'
-    shapes are checked too (not their values: see ``check_params``).
+    shapes are checked too (not their values: see ``check_params``). With
+    ``dtype`` (the run's float dtype) X and Y must also stay finite, and
+    non-zero entries non-zero, after conversion to it: X = 1e39 is finite in
+    float64 but inf in float32.
 
     Args:
         params: the network's params, [{"W", "b"}, ...].
         X: inputs, (n_x, m), one example per column.
         Y: labels or targets, (n[L], m).
         output: the output activation: "sigmoid", "softmax" or "linear".
+        dtype: the run's float dtype, or None to skip the conversion check.
 
     Raises:
         InputError: anything else, with the fix in the message.
@@ -264,6 +306,9 @@ def check_training_data(params: Params, X, Y, output: str) -> None:
     )
     _check_finite("X", X, fix)
     _check_finite("Y", Y, fix)
+    if dtype is not None:
+        _check_in_dtype("X", X, dtype)
+        _check_in_dtype("Y", Y, dtype)
     LABEL_CHECKS[output](Y)
 
 

@@ -30,6 +30,17 @@ First-layer FLOPs per iteration (epoch); the rest of the network is unchanged:
 
 plus, once, G and P, and 2 n[1] m n_x to materialize W[1] = s W[1]_0 + C X^T
 when parameters leave the run. See docs/wide_inputs.md.
+
+Resuming: the dense W[1] is rounded once when it is materialized, and a run
+that re-entered coordinates from it would start from s = 1, C = 0 at a W[1]_0
+that differs from the original by that rounding; on an oscillating trajectory
+such a difference grows. A run is therefore resumed from what it carries,
+``Carried(form, state in coordinates, W[1]_0)``: ``jaxnet.driver.drive`` hands
+it to ``on_chunk`` (next to the dense state) and returns it, checkpoints store
+it (``jaxnet.runstate.carried_arrays``), and a ``Carried`` passed as the start
+of a run (``train_loop(resume_from=...)``) continues in the same coordinates
+against G and P rebuilt from X and W[1]_0 by the same operations: bit for bit
+the run that was never stopped.
 """
 
 import functools
@@ -107,6 +118,35 @@ def materialize(train_params: Params, data: GramData) -> Params:
     first = train_params[0]
     W = first["s"] * data.W0 + first["C"] @ data.X.T
     return [{"W": W, "b": first["b"]}, *train_params[1:]]
+
+
+class Carried(NamedTuple):
+    """A run's state in its first-layer form's terms: what resumes it bit for bit.
+
+    Attributes:
+        form: its row of ``FIRST_LAYERS``, "dense" or "gram".
+        state: the TrainState the compiled program steps. "gram": params
+            [{"s": (), "C": (n[1], m), "b": (n[1], 1)}, layers 2..L] and the
+            optimizer's params-shaped moments in the same coordinates;
+            "dense": the dense state itself.
+        W0: "gram": W[1]_0, (n[1], n_x), from which and X the form's data
+            (G, P, ||W0||^2) is rebuilt exactly (``carried_data``); "dense": None.
+    """
+
+    form: str
+    state: TrainState
+    W0: jax.Array | None = None
+
+
+def carried_data(carried: Carried, X: ArrayLike):
+    """The form's data for a carried state (X for "dense"), made from W[1]_0 and
+    X by the operations that made it at the run's start, so bit for bit the same."""
+    return FIRST_LAYERS[carried.form].data([{"W": carried.W0}], X)
+
+
+def carried_dense(carried: Carried, data) -> TrainState:
+    """The dense state of a carried one (W[1] and its moments materialized)."""
+    return FIRST_LAYERS[carried.form].leave(carried.state, data)
 
 
 def _shaped_like(like) -> Callable:
@@ -244,6 +284,8 @@ class FirstLayer(NamedTuple):
             G = X^T X and P = W0 X belong to the examples as X's do, so a
             device computes C G[:, its columns] and needs only C whole;
             W0 (n[1], n_x) is copied.
+        anchor: data -> what, with X, rebuilds the data (``Carried.W0``):
+            W[1]_0 for "gram", None for "dense".
     """
 
     data: Callable
@@ -252,6 +294,7 @@ class FirstLayer(NamedTuple):
     iteration: Callable
     model_axes: Any
     example_axes: Any
+    anchor: Callable
 
 
 def _same(state, data):
@@ -259,7 +302,9 @@ def _same(state, data):
 
 
 FIRST_LAYERS: dict[str, FirstLayer] = {
-    "dense": FirstLayer(lambda params, X: X, _same, _same, iteration, None, -1),
+    "dense": FirstLayer(
+        lambda params, X: X, _same, _same, iteration, None, -1, lambda data: None
+    ),
     "gram": FirstLayer(
         lambda params, X: gram_data(params[0]["W"], X),
         _enter,
@@ -271,6 +316,7 @@ FIRST_LAYERS: dict[str, FirstLayer] = {
         ),
         GramData(None, 0, None, 0, 0, None),
         GramData(-1, None, -1, -1, None, None),
+        lambda data: data.W0,
     ),
 }
 
@@ -283,15 +329,23 @@ def first_layer_flops(n_x: int, n1: int, m: int, batch_size=None, l2=False) -> d
 
 
 def choose_first_layer(
-    first_layer: str, optimizer, state: TrainState, X, *, batch_size=None, l2=False
+    first_layer: str,
+    optimizer,
+    state: TrainState,
+    X,
+    *,
+    batch_size=None,
+    l2=False,
+    in_span: bool | None = None,
 ) -> str:
     """The run's first-layer form, "dense" or "gram"; validated on the host.
 
     "auto" picks gram when it is exact (the optimizer is linear: gd, momentum,
     nesterov; and the start state's moments have W[1] = 0, always true unless
-    resuming with momentum) and its first layer needs at most 1/GRAM_MARGIN of
-    the dense FLOPs: 4 m <= n_x (G then takes at most a quarter of X's memory),
-    or 4 m (1 + m / b) <= n_x with L2 on minibatches of b.
+    resuming with momentum from a dense state; ``in_span=True`` says the state
+    was carried in coordinates, see ``Carried``) and its first layer needs at
+    most 1/GRAM_MARGIN of the dense FLOPs: 4 m <= n_x (G then takes at most a
+    quarter of X's memory), or 4 m (1 + m / b) <= n_x with L2 on minibatches of b.
 
     Raises:
         ValueError: an unknown choice, or "gram" where it would not be exact.
@@ -304,7 +358,8 @@ def choose_first_layer(
     if first_layer == "dense" or jnp.shape(X)[:1] != (n_in,) or jnp.ndim(X) != 2:
         return "dense"  # (a wrongly shaped X: the dense path says how, at trace)
     n_x, m = jnp.shape(X)
-    linear, in_span = is_linear(optimizer), moments_in_span(state)
+    linear = is_linear(optimizer)
+    in_span = moments_in_span(state) if in_span is None else in_span
     if first_layer == "gram" and not (linear and in_span):
         why = (
             "the resumed optimizer state has a momentum whose W[1] lies outside "

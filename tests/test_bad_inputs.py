@@ -84,7 +84,7 @@ def test_sigmoid_labels_with_many_classes_point_to_softmax():
     [
         ([1.0, 1.0, 0.0], "multi-hot: 2 ones"),
         ([0.0, 0.0, 0.0], "all zeros"),
-        ([0.5, 0.5, 0.0], "values other than 0 and 1"),
+        ([0.5, 0.6, 0.0], "sums to 1.1"),  # [0.5, 0.5, 0] is a soft label
     ],
 )
 def test_softmax_labels_not_one_hot(column, why):

@@ -255,9 +255,9 @@ def test_dropout_masks_hidden_units_only():
     # Same key, same masks: dropout is a pure function of the key.
     AL_again, _ = model_forward(params, X, activations, keep_prob=0.8, dropout_key=key)
     np.testing.assert_array_equal(AL, AL_again)
-    # Without a key, no dropout at all.
-    _, plain = model_forward(params, X, activations, keep_prob=0.8)
-    assert all(cache.D is None for cache in plain)
+    # Without a key, keep_prob < 1 is an error (it used to mean no dropout).
+    with pytest.raises(ValueError, match="without a dropout_key"):
+        model_forward(params, X, activations, keep_prob=0.8)
 
 
 def test_softmax_output_grads_match_autodiff():

@@ -117,13 +117,10 @@ def test_a_signal_stops_within_a_second_and_keeps_the_work(
     ("flags", "exact"),
     [
         # gd takes the exact wide-input path (jaxnet.wide), ~10,000 iterations a
-        # second. Its checkpoint holds the materialized W[1] = s W[1]_0 + C X^T,
-        # rounded once (1e-16 relative per entry); resuming restarts the
-        # coordinates from it, so the runs agree to rounding: 1e-12 relative to
-        # each array's largest entry. (The course's initialization keeps the
-        # trajectory smooth; from a seed whose cost oscillates on the edge of
-        # stability, any 1e-16 difference grows, as it would between machines.)
-        (["--course-init", "--iterations", "20000"], False),
+        # second. Its checkpoint holds the coordinates (s, C), their optimizer
+        # state and W[1]_0 besides the dense W[1], and resume continues in
+        # them: bit for bit (tests/test_wide_resume.py kills it more often).
+        (["--course-init", "--iterations", "20000"], True),
         # Adam takes the direct path: the same operations from the same saved
         # state, bit for bit.
         (

@@ -137,6 +137,25 @@ def parse_records(path, data: bytes) -> tuple[np.ndarray, np.ndarray, tuple[str,
     return np.array(rows, dtype=np.float64), np.array(mpg), tuple(names)
 
 
+def _check_standardizable(path, raw_train, mean, std, records) -> None:
+    """Refuse a feature whose mean or std overflows float64 (a Weight of 1e308:
+    its squared deviation is inf, and (x - mean) / inf would zero the feature).
+
+    ``records`` maps each training column to its record index in the file.
+    """
+    bad = ~(np.isfinite(mean) & np.isfinite(std)).ravel()
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad)[0])
+    j = int(np.argmax(np.abs(raw_train[k])))
+    raise DatasetError(
+        f"{path}: feature {FEATURE_NAMES[k]!r} cannot be standardized: its mean "
+        f"or standard deviation overflows float64 (record {int(records[j])} has "
+        f"{FEATURE_NAMES[k]} = {raw_train[k, j]:g}, the largest in magnitude); "
+        "correct or remove that record"
+    )
+
+
 def _split(m: int, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     m_test = round(test_fraction * m)
     if not (1 <= m_test <= m - 2):
@@ -207,8 +226,10 @@ def load_autompg(
         median = float(np.nanmedian(raw_train[hp]))
         for raw in (raw_train, raw_test):
             raw[hp] = np.where(np.isnan(raw[hp]), median, raw[hp])
-    mean = raw_train.mean(axis=1, keepdims=True)
-    std = raw_train.std(axis=1, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = raw_train.mean(axis=1, keepdims=True)
+        std = raw_train.std(axis=1, keepdims=True)
+    _check_standardizable(path, raw_train, mean, std, np.flatnonzero(keep)[train])
     std = np.where(std > 0, std, 1.0)
     report = _report(path, data, seed, test_fraction, missing_horsepower, median)
     report.update(
