@@ -88,7 +88,8 @@ def test_a_diverging_regression_stops_by_the_rules_and_says_so(
     assert all(math.isfinite(v) for v in net["final_cost"]["values"])
     assert all(0 < v < 100 for v in net["test_mae"]["values"])
     assert record["comparison"]["target_met"] is False
-    assert result["exit_code"] == 0
+    # A diverged model ends the run with status 3 (issue 19's rule).
+    assert result["exit_code"] == common.EXIT_DIVERGED == 3
 
 
 def test_every_record_of_the_sweep_studies_is_strict(data_root, tmp_path):
