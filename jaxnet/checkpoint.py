@@ -204,7 +204,8 @@ def save_checkpoint(
     fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            # numpy's stub types **kwds as allow_pickle's bool; the keys are W1, b1...
+            np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp_name, 0o644)  # readable by others, like the run's other files
@@ -326,7 +327,7 @@ def _read_all(path: Path, expect=None) -> dict[str, np.ndarray]:
                 for name, info in members.items()
             }
             order = sorted(members, key=lambda name: name not in REQUIRED_KEYS)
-            arrays = {}
+            arrays: dict[str, np.ndarray] = {}
             for name in order:
                 if expect is not None and name not in REQUIRED_KEYS:
                     expect(headers, dict(arrays))

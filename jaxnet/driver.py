@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from jaxnet.distributed import agree_on_chunk, gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
+from jaxnet.params import Params
 from jaxnet.steps import TrainState, run_up_to
 from jaxnet.stopping import first_bad, roll_back
 from jaxnet.wide import FIRST_LAYERS, Carried
@@ -71,7 +72,7 @@ class RunResult(NamedTuple):
             checkpoint stores to resume exactly (``jaxnet.wide.Carried``).
     """
 
-    params: object
+    params: Params
     state: TrainState
     costs: np.ndarray
     iterations_done: int
@@ -246,7 +247,8 @@ def drive(
             done += n
             bar.update(n)
             if on_chunk is not None:
-                carried = Carried(config.first_layer, state, form.anchor(data))
+                # A TrainState here (see the note after the loop).
+                carried = Carried(config.first_layer, state, form.anchor(data))  # type: ignore[arg-type]
                 kept = np.concatenate(costs, axis=-1)
                 on_chunk(leave(state, data), done, kept, carried)
             if not single_chunk:
@@ -255,11 +257,13 @@ def drive(
         bar.close()
     if message:
         print_fn(message)
-    carried = Carried(config.first_layer, state, form.anchor(data))
+    # state is a TrainState from here on (entered above); mypy widens it back to
+    # the argument's TrainState | Carried after each untyped call.
+    carried = Carried(config.first_layer, state, form.anchor(data))  # type: ignore[arg-type]
     state = leave(state, data)
     return RunResult(
-        state.params,
-        state,
+        state.params,  # type: ignore[union-attr]
+        state,  # type: ignore[arg-type]
         np.concatenate(costs, axis=-1),
         done,
         compile_s,

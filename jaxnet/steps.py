@@ -148,7 +148,7 @@ def make_epoch_step(
         perm = jax.random.permutation(perm_key, m)
         perm = constrain_replicated(mesh, perm)  # the global shuffle, on each device
         num_full, rest = divmod(m, batch_size)
-        total = 0  # takes the costs' dtype
+        total: jax.Array | int = 0  # takes the costs' dtype
 
         def batch_step(state, index):
             index = constrain_examples(mesh, index)  # identity without a mesh

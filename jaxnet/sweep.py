@@ -196,7 +196,8 @@ def sweep(
         raise TypeError(
             f"sweep takes {sorted(swept)} in the plural (learning_rates ...)"
         )
-    run = prepare(
+    # options never hold the swept names (refused just above).
+    run = prepare(  # type: ignore[misc]
         params, X, Y, activations=activations, learning_rate=learning_rates,
         lambd=0.0 if lambds is None else lambds,
         keep_prob=1.0 if keep_probs is None else keep_probs,

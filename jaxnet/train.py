@@ -82,7 +82,8 @@ def _step_config(activations, optimizer, grad, lambd, keep_prob, batch_size, dro
         if not isinstance(value, jax.core.Tracer):
             check_number(name, value)
     optimizer = optimizer if optimizer is not None else optax.sgd(LEARNING_RATE)
-    hp = Hyperparams(jnp.nan, lambd, keep_prob)
+    # NaN: a placeholder (the optimizer holds the rate), a float, not an Array.
+    hp = Hyperparams(jnp.nan, lambd, keep_prob)  # type: ignore[arg-type]
     l2, dropout_on = regularizers_on(hp)
     config = TrainConfig(
         tuple(activations),

@@ -140,7 +140,7 @@ def _layer_dims(params) -> tuple[int, ...]:
             "n[l-1]), 'b': (n[l], 1)} (see jaxnet.init_params); got "
             f"{type(params).__name__}"
         )
-    dims = []
+    dims: list[int] = []
     for l, layer in enumerate(params, start=1):
         W, _ = _layer(l, layer)
         if dims and W.shape[1] != dims[-1]:
@@ -326,7 +326,7 @@ def from_course_params(course: Mapping) -> Params:
         raise InputError(
             f"expected the course's dict {{'W1', 'b1', ...}}; got {course!r}"
         )
-    numbers = {}
+    numbers: dict[int, set[str]] = {}
     for key in course:
         match = re.fullmatch(r"([Wb])([1-9]\d*)", str(key))
         if match is None:
