@@ -186,11 +186,14 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
     acts = tuple(cfg["activations"])
     params = distributed.gather(result.params)  # whole, on this process's host
     dtype = jax.tree.leaves(params)[0].dtype
-    splits, probs = {}, None
-    for split, X, Y in (("train", data.X_train, data.Y_train),
-                        ("test", data.X_test, data.Y_test)):  # fmt: skip
-        # One compiled forward per split; the sigmoid output predicts A > 0.5.
-        probs = np.asarray(PROBA(params, jnp.asarray(X, dtype), acts))[0]
+    # One compiled forward for both splits (one compilation, not one per
+    # shape: less for a Ctrl-C to wait for); the sigmoid output predicts A > 0.5.
+    X = jnp.asarray(np.concatenate([data.X_train, data.X_test], axis=1), dtype)
+    all_probs = np.asarray(PROBA(params, X, acts))[0]
+    m_train = data.X_train.shape[1]
+    splits = {}
+    for split, probs, Y in (("train", all_probs[:m_train], data.Y_train),
+                            ("test", all_probs[m_train:], data.Y_test)):  # fmt: skip
         splits[split] = common.accuracy_record(
             common.count_correct(probs > 0.5, Y[0].astype(bool)), Y.shape[1]
         )
@@ -198,6 +201,7 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
         "layer_dims": cfg["layer_dims"], "activations": list(acts),
         "init": "course" if args.course_init else cfg["init"],
         "iterations": cfg["iterations"], "iterations_done": result.iterations_done,
+        "steps_into_epoch": result.position,
         "learning_rate": cfg["learning_rate"], "finished": finished,
         "costs": cost_checkpoints(result.costs, args.print_every),
         "final_cost": float(result.costs[-1]) if len(result.costs) else None,
@@ -464,7 +468,7 @@ def main(argv=None) -> dict:
                 break
     common.keep_stopping(stop)  # a signal now: an honest, interrupted record
     print_table(models)
-    if not args.no_plots and curves:
+    if not args.no_plots and curves and not stop():  # (a stop: leave at once)
         plot_costs(run_dir / "costs.png", curves)
         shown = "deep" if "deep" in probs else list(probs)[-1]
         plot_misclassified(run_dir / "misclassified.png", shown, data, probs[shown])

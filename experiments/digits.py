@@ -20,6 +20,10 @@ keep_prob 0.8, Adam alpha = 1e-3, batches of 128, 20 epochs, float32; measured
 divide by 2, 4 and 8); the numbers are the one-device run's to rounding, and
 metrics.json records the device and process counts (docs/distributed.md).
 
+A run stopped with Ctrl-C stops within about a second, also inside an epoch
+(``epochs_done`` and ``steps_into_epoch`` say where; ``costs`` holds one cost
+per completed epoch), and ``--resume`` continues from that very minibatch.
+
 The run folder (--out) gets metrics.json (config, dataset, and the model's
 costs, train and held-out accuracy as counts, per-class accuracy, confusion
 matrix, seconds), confusion.png and digits.npz, the checkpoint (whole training
@@ -50,6 +54,7 @@ SPLIT_SEED = 0  # the train / held-out split is fixed, whatever --seed says
 RUN_FLAGS = (
     "seed", "epochs", "learning_rate", "optimizer", "momentum", "batch_size",
     "layer_dims", "hidden", "init", "l2", "keep_prob", "grad", "train_size",
+    "dtype",
 )  # fmt: skip
 
 
@@ -60,6 +65,7 @@ def build_parser():
         seed=0, epochs=20, learning_rate=1e-3, optimizer="adam", momentum=0.9,
         batch_size=128, layer_dims=[784, 256, 128, 10], hidden="relu", init="he",
         l2=0.0, keep_prob=0.8, grad="manual", print_every=5, data=None, devices=1,
+        dtype="float32",
     )  # fmt: skip
     p.add_argument(
         "--train-size",
@@ -93,6 +99,18 @@ def plot_confusion(C: np.ndarray, path, title: str):
     common.save_figure(fig, path, dpi=120)
 
 
+def predict_sets(params, activations, *sets) -> list[np.ndarray]:
+    """Class predictions (m_i,) for each X (784, m_i), from one compiled call on
+    all their columns: one compilation instead of one per operation and shape
+    (about 1.5 s saved on 2 cores, which a Ctrl-C would otherwise wait for)."""
+    X = jnp.concatenate(sets, axis=1)
+    labels = np.asarray(_PREDICT(params, X, tuple(activations)))
+    return np.split(labels, np.cumsum([x.shape[1] for x in sets])[:-1])
+
+
+_PREDICT = jax.jit(predict, static_argnums=2)
+
+
 def main(argv=None) -> dict:
     """Train the digit classifier, print per-class accuracy, write the run folder."""
     main_process = common.join_processes()  # launched as several: only 0 prints
@@ -111,6 +129,7 @@ def main(argv=None) -> dict:
             f"--devices {args.devices}: use a multiple of {args.devices}"
         )
     mesh = common.device_mesh(args.devices)
+    dtype = common.set_dtype(args.dtype)
     images, labels = load_mnist_t10k(args.data)  # missing data: no run folder
     run_dir = common.make_run_dir(
         args.out, "digits", args.overwrite, resume=bool(args.resume)
@@ -119,11 +138,12 @@ def main(argv=None) -> dict:
         images, labels, jax.random.key(SPLIT_SEED), n_train=NUM_TRAIN
     )
     X_train, y_train = X_train[:, : args.train_size], y_train[: args.train_size]
-    Y_train = one_hot(y_train, NUM_CLASSES, dtype=jnp.float32)  # (10, m)
+    X_train, X_test = X_train.astype(dtype), X_test.astype(dtype)
+    Y_train = one_hot(y_train, NUM_CLASSES, dtype=dtype)  # (10, m)
 
     activations = activations_for(len(dims) - 1, args.hidden, "softmax")
     init_key, train_key = jax.random.split(jax.random.key(args.seed))
-    params = init_params(init_key, dims, method=args.init, dtype=jnp.float32)
+    params = init_params(init_key, dims, method=args.init, dtype=dtype)
     optimizer = build_optimizer(
         args.optimizer, args.learning_rate, momentum=args.momentum
     )
@@ -155,8 +175,7 @@ def main(argv=None) -> dict:
     params = distributed.gather(result.params)  # whole, on this process's host
 
     y_test = np.asarray(y_test)
-    pred_test = np.asarray(predict(params, X_test, activations))
-    pred_train = np.asarray(predict(params, X_train, activations))
+    pred_train, pred_test = predict_sets(params, activations, X_train, X_test)
     train = common.accuracy_record(
         common.count_correct(pred_train, y_train), len(pred_train)
     )
@@ -177,6 +196,7 @@ def main(argv=None) -> dict:
     model = {
         "layer_dims": dims, "activations": list(activations),
         "epochs": args.epochs, "epochs_done": result.iterations_done,
+        "steps_into_epoch": result.position,
         "finished": finished, "diverged": result.diverged,
         "interrupted": result.interrupted, "message": result.message,
         "costs": cost_checkpoints(result.costs, 1),
@@ -194,7 +214,7 @@ def main(argv=None) -> dict:
         "models": {"digits": model},
         "interrupted": bool(stop()),
     }  # fmt: skip
-    if not args.no_plots:
+    if not args.no_plots and not stop():  # (a stop: leave at once)
         title = f"held-out digits: {100 * test['accuracy']:.2f} % correct"
         plot_confusion(C, run_dir / "confusion.png", title)
     return common.finish_run(run_dir, metrics, stop, "digits")

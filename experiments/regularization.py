@@ -199,7 +199,7 @@ def main(argv=None) -> dict:
     print(f"{seconds:.1f} s total")
     metrics["models"]["table"] = table
     metrics["seconds"] = seconds
-    if not args.no_plots and results:
+    if not args.no_plots and results and not stop():  # (a stop: leave at once)
         title = f"{args.model}: mean +- std over {args.num_seeds} seeds"
         plot_results(results, run_dir / "regularization.png", title)
     return common.finish_run(run_dir, metrics, stop, "regularization")

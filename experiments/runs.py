@@ -171,7 +171,9 @@ def train_checkpointed(
             print(f"\n== {name}: finished in {path}; not trained again")
             result = RunResult(state.params, state, costs, done, 0.0, 0.0, False, False)
             return result, True
-        print(f"\n== {name}: resuming at {unit} {done} from {path}")
+        inside = "" if state.epoch is None else int(state.epoch.step)
+        inside = f" and {inside} minibatch steps" if inside else ""
+        print(f"\n== {name}: resuming at {unit} {done}{inside} from {path}")
         start = (state if carried is None else carried, done, costs)
     last_save = [-float("inf")]  # the first chunk is saved at once
     # With a mesh, C's columns may live on other processes, and a resume starts

@@ -4,8 +4,11 @@ Every entry point (``fit``, ``fit_until``, ``train_loop``, ``sweep``, the
 experiments) is a thin use of this module:
 
 - ``chunk_program(config, capacity)``: a jitted function that runs up to
-  ``capacity`` iterations (how many is a traced argument, so one compilation
-  serves every chunk length) and says whether the new parameters are finite.
+  ``capacity`` steps (how many is a traced argument, so one compilation serves
+  every chunk length) and says whether the new parameters are finite. A step
+  is an iteration of full-batch gradient descent, or one minibatch of an epoch:
+  a chunk may end inside an epoch (the state says where, ``steps.EpochState``),
+  and the next one continues it exactly.
   The data, Y and the hyperparameters are arguments, never constants folded
   in. The data is X, or what the run's first-layer form takes instead
   (``jaxnet.wide``: G = X^T X and P = W[1]_0 X for wide inputs); inside, the
@@ -14,9 +17,14 @@ experiments) is a thin use of this module:
   the form's terms (``jaxnet.wide.Carried``) goes to ``on_chunk`` and into the
   result too, and a run started from it continues in the same terms: that is
   how a resumed run equals the unstopped one bit for bit on every path.
-- ``drive(...)``: the host loop around it. It sizes chunks by time (a chunk
-  never runs much longer than ``max_chunk_seconds``, so Ctrl-C is honoured
-  within about a second), prints the lecture's "Cost after iteration i" lines
+- ``drive(...)``: the host loop around it. It sizes chunks by time: the first
+  is one step (``PROBE_STEPS``), each next one as many steps as the measured
+  step time fits in ``max_chunk_seconds``, at most ``GROWTH`` times the last
+  one; so a chunk never runs much longer than that, and Ctrl-C is honoured
+  within about a second even when an epoch takes many seconds. Costs are per
+  iteration (per epoch for minibatches, recorded when the epoch completes: a
+  run stopped inside an epoch keeps that epoch's steps in its state, not its
+  cost). It prints the lecture's "Cost after iteration i" lines
   every ``print_every`` iterations whatever the chunk size, updates a progress
   bar, hands each good chunk to ``on_chunk`` (checkpoints), and stops safely.
   With several processes (``jaxnet.distributed``) every one runs the same
@@ -26,15 +34,18 @@ experiments) is a thin use of this module:
 Stopping rules (``RunResult.stop_reason``): "non-finite" and "diverged"
 (``jaxnet.stopping``: the run keeps the last parameters whose cost was good),
 and "interrupted": ``should_stop()`` said so between chunks (a signal, see
-``jaxnet.interrupts``); the chunk that was running is kept.
+``jaxnet.interrupts``); the chunk that was running is kept. ``should_stop`` is
+also asked while the run's program compiles (seconds, in a helper thread): a
+stop then ends the run before its first step.
 """
 
 import functools
 import inspect
 import sys
+import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -44,12 +55,15 @@ from tqdm.auto import tqdm
 from jaxnet.distributed import agree_on_chunk, gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
 from jaxnet.params import Params
-from jaxnet.steps import TrainState, run_up_to
+from jaxnet.steps import TrainState, start_epoch, steps_per_iteration
 from jaxnet.stopping import first_bad, roll_back
 from jaxnet.wide import FIRST_LAYERS, Carried
 
 MAX_CHUNK_SECONDS = 0.5
-PROBE_STEPS = 4
+PROBE_STEPS = 1  # the first chunk: one step, short whatever a step costs
+GROWTH = 4  # a chunk has at most this many times the steps of the one before
+MAX_CAPACITY = 1 << 16  # steps one compiled chunk can hold
+POLL_SECONDS = 0.02  # how often a stop request is asked for while compiling
 
 
 class RunResult(NamedTuple):
@@ -70,6 +84,8 @@ class RunResult(NamedTuple):
         message: a sentence for the user when the run stopped early.
         carried: the last good state in the first-layer form's terms, which a
             checkpoint stores to resume exactly (``jaxnet.wide.Carried``).
+        position: minibatch steps of the next epoch also in ``params`` (0:
+            the run stopped at an epoch boundary; always 0 for full batch).
     """
 
     params: Params
@@ -83,6 +99,7 @@ class RunResult(NamedTuple):
     stop_reason: str | None = None
     message: str = ""
     carried: Carried | None = None
+    position: int = 0
 
 
 def _all_finite(tree) -> jax.Array:
@@ -93,21 +110,32 @@ def _all_finite(tree) -> jax.Array:
 def chunk_program(config: TrainConfig, capacity: int, vmapped: bool = False):
     """``run(state, hp, data, Y, n) -> (state, costs (capacity,), params finite)``.
 
-    The state is in the first-layer form's terms and data is what that form
-    takes (X for "dense"). With ``vmapped`` the state and hp carry a leading
-    model axis (a sweep) and the costs are (N, capacity); Y is shared, and the
-    data along the form's ``model_axes``.
+    Runs n (traced, <= capacity) steps; the costs' first entries are those of
+    the iterations completed in the chunk (the rest NaN). The state is in the
+    first-layer form's terms (a minibatch run's with its ``EpochState``) and
+    data is what that form takes (X for "dense"). With ``vmapped`` the state
+    and hp carry a leading model axis (a sweep) and the costs are (N,
+    capacity); Y is shared, and the data along the form's ``model_axes``.
     """
     form = FIRST_LAYERS[config.first_layer]
 
-    def run(state, hp, data, Y, n):
-        step = form.iteration(config, hp)
-        state, costs = run_up_to(step, state, data, Y, n, capacity)
+    def run(state, hp, data, Y, position, n):
+        steps = form.iteration(config, hp, chunk=True)
+        state, costs = steps(state, data, Y, position, n, capacity)
         return state, costs, _all_finite(state.params)
 
     if vmapped:
-        run = jax.vmap(run, in_axes=(0, 0, form.model_axes, None, None))
-    return jax.jit(run)
+        run = jax.vmap(run, in_axes=(0, 0, form.model_axes, None, None, None))
+
+    def program(state, hp, data, Y, n):
+        if config.batch_size is not None:
+            state = start_epoch(state)  # (none yet: at an epoch's start)
+        position = jnp.int32(0)  # every model of a sweep is at the same step
+        if state.epoch is not None:
+            position = state.epoch.step[0] if vmapped else state.epoch.step
+        return run(state, hp, data, Y, position, n)
+
+    return jax.jit(program)
 
 
 _COMPILED: dict = {}
@@ -192,21 +220,41 @@ def drive(
             f"a state carried in the {state.form!r} first-layer form cannot run as "
             f"{config.first_layer!r}; start from its dense state instead"
         )
-    state = state.state if isinstance(state, Carried) else enter(state, data)
+    in_form = isinstance(state, Carried)  # already in the form's terms
+    state = state.state if isinstance(state, Carried) else state  # (in_form)
     leaf = jax.tree.leaves(state.params)[0]
     shape = (leaf.shape[0], 0) if vmapped else (0,)
     past = np.zeros(shape, leaf.dtype) if past_costs is None else np.asarray(past_costs)
     costs = [past.astype(leaf.dtype)]
-    done, compile_s, train_s = start_iteration, 0.0, 0.0
-    remaining = num_iterations - start_iteration
+    per = steps_per_iteration(config.batch_size, jnp.shape(Y)[-1])
+    if config.batch_size is not None:
+        state = start_epoch(state)
+    position = _position(state)
+    if not 0 <= position < per:
+        raise ValueError(
+            f"the start state is at minibatch step {position} of an epoch, but an "
+            f"epoch of this run has {per} steps: it belongs to another batch size"
+        )
+    done, total = start_iteration * per + position, num_iterations * per  # steps
+    if done > total:
+        raise ValueError(
+            f"cannot resume at step {done} of a {total}-step run ({unit} "
+            f"{start_iteration} + {position} steps of {num_iterations} {unit}s)"
+        )
+    compile_s, train_s = 0.0, 0.0
+    J0 = past[0] if past.size and not vmapped else None
+    state = state if in_form else _entered(enter, state, data)
+    remaining = total - done
     # One compiled program per run: chunks of any length up to ``capacity``.
-    capacity = remaining if single_chunk else min(_power_of_two(remaining), 1 << 16)
+    capacity = (
+        remaining if single_chunk else min(_power_of_two(remaining), MAX_CAPACITY)
+    )
     steps = capacity if single_chunk else min(PROBE_STEPS, remaining)
-    previous = (state, done)  # the state before the current chunk
+    history = [(state, done)]  # chunk-start states a rollback may replay from
     reason, message = None, ""
     bar = tqdm(
         total=num_iterations,
-        initial=done,
+        initial=done // per,
         desc=desc,
         disable=not progress,
         unit="it",
@@ -214,65 +262,78 @@ def drive(
         leave=False,
     )
     try:
-        while done < num_iterations:
-            stop = should_stop is not None and should_stop()
+        while done < total:
+            template = (state, hp, data, Y, jnp.asarray(1, jnp.int32))
+            compiled, seconds = _compile_watched(
+                config, capacity, vmapped, template, should_stop
+            )
+            compile_s += seconds  # (0 after the first chunk; then ask again)
+            stop = should_stop is not None and (compiled is None or should_stop())
             stop, steps = agree_on_chunk(stop, steps)  # (several processes)
             if stop:
-                reason, message = "interrupted", f"stopped after {unit} {done}"
+                reason, message = (
+                    "interrupted",
+                    f"stopped after {_where(done, per, unit)}",
+                )
                 break
-            n = min(steps, num_iterations - done)
-            args = (state, hp, data, Y, jnp.asarray(n, jnp.int32))
-            compiled, seconds = compiled_chunk(config, capacity, vmapped, args)
-            compile_s += seconds
+            n = min(steps, total - done)
             start = time.perf_counter()
-            new_state, chunk_costs, finite = compiled(*args)
-            chunk_costs = gather(chunk_costs)[..., :n]  # numpy, all processes
+            new_state, chunk_costs, finite = compiled(
+                state, hp, data, Y, jnp.asarray(n, jnp.int32)
+            )
+            completed = (done % per + n) // per  # iterations the chunk ended
+            chunk_costs = gather(chunk_costs)[..., :completed]  # numpy, all processes
             seconds = time.perf_counter() - start
             train_s += seconds
             if check and not vmapped:
-                J0 = float(past[0]) if past.size else float(chunk_costs[0])
-                verdict = first_bad(chunk_costs, J0)
+                verdict = None
+                if chunk_costs.size:  # J_0: the run's first cost
+                    J0 = chunk_costs[0] if J0 is None else J0
+                    verdict = first_bad(chunk_costs, float(J0))
                 if verdict is None and not bool(finite):
-                    verdict = (n, "non-finite")
+                    verdict = (completed, "non-finite")
                 if verdict is not None:
                     replay = functools.partial(_replay, config, capacity, hp, data, Y)
                     state, done, reason, message = roll_back(
-                        replay, previous, state, done, verdict, chunk_costs, unit, costs
+                        replay, history, verdict, chunk_costs, done, per, unit, costs
                     )
                     break
-            previous = (state, done)
             state = new_state
             costs.append(chunk_costs)
-            _print_costs(print_fn, print_every, unit, chunk_costs, done, num_iterations)
+            _print_costs(
+                print_fn, print_every, unit, chunk_costs, done // per, num_iterations
+            )
             done += n
-            bar.update(n)
+            bar.update(completed)
+            history = _trim(history, (state, done), per)
             if on_chunk is not None:
                 # A TrainState here (see the note after the loop).
                 carried = Carried(config.first_layer, state, form.anchor(data))  # type: ignore[arg-type]
-                kept = np.concatenate(costs, axis=-1)
-                on_chunk(leave(state, data), done, kept, carried)
+                dense = _left(leave, state, data)  # type: ignore[arg-type]
+                on_chunk(dense, done // per, np.concatenate(costs, axis=-1), carried)
             if not single_chunk:
-                steps = _steps_per_chunk(seconds / n, max_chunk_seconds, capacity)
+                steps = _steps_per_chunk(seconds / n, max_chunk_seconds, capacity, n)
     finally:
         bar.close()
     if message:
         print_fn(message)
-    # state is a TrainState from here on (entered above); mypy widens it back to
+    # state is a TrainState from here on (made so above); mypy widens it back to
     # the argument's TrainState | Carried after each untyped call.
     carried = Carried(config.first_layer, state, form.anchor(data))  # type: ignore[arg-type]
-    state = leave(state, data)
+    state = _left(leave, state, data)  # type: ignore[arg-type]
     return RunResult(
-        state.params,  # type: ignore[union-attr]
-        state,  # type: ignore[arg-type]
+        state.params,
+        state,
         np.concatenate(costs, axis=-1),
-        done,
+        done // per,
         compile_s,
         train_s,
         reason in ("non-finite", "diverged"),
         reason == "interrupted",
         reason,
         message,
-        carried,
+        carried=carried,
+        position=done % per,
     )
 
 
@@ -293,9 +354,79 @@ def _positional(on_chunk: Callable) -> Callable:
     return lambda *args: on_chunk(*args[:n])
 
 
+def _compile_watched(config, capacity, vmapped, args, should_stop) -> tuple:
+    """``compiled_chunk``, asking ``should_stop`` every POLL_SECONDS meanwhile.
+
+    A compilation takes seconds and cannot be cut, so it runs in a helper
+    thread while this one polls: on a stop request the run stops at once,
+    returning (None, seconds so far); the compilation finishes unused in the
+    background (the process exits when it is done). With several processes
+    (whose compiled calls must match) or without ``should_stop``, it compiles
+    here.
+    """
+    key = (config, capacity, vmapped, _signature(args))
+    if should_stop is None or key in _COMPILED or jax.process_count() > 1:
+        return compiled_chunk(config, capacity, vmapped, args)
+    start = time.perf_counter()
+    done: dict[str, Any] = {}
+
+    def work():
+        try:
+            done["value"] = compiled_chunk(config, capacity, vmapped, args)
+        except BaseException as error:  # raised again below, in this thread
+            done["error"] = error
+
+    # Not a daemon: Python waits for it before tearing down (XLA aborts if
+    # the interpreter is finalized under a running compilation).
+    worker = threading.Thread(target=work, name="jaxnet-compile")
+    worker.start()
+    while worker.is_alive():
+        worker.join(POLL_SECONDS)
+        if worker.is_alive() and should_stop():
+            return None, time.perf_counter() - start
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
+
+
+def _position(state: TrainState) -> int:
+    """Steps of the current epoch already done (0 without an ``EpochState``)."""
+    if state.epoch is None:
+        return 0
+    return int(np.ravel(gather(state.epoch.step))[0])
+
+
+def _where(steps: int, per: int, unit: str) -> str:
+    """ "iteration 12", or "epoch 3 and 17 of 63 minibatch steps" inside one."""
+    where = f"{unit} {steps // per}"
+    if steps % per:
+        where += f" and {steps % per} of {per} minibatch steps"
+    return where
+
+
+def _entered(enter, state: TrainState, data) -> TrainState:
+    """The state in the first-layer form's terms, its ``EpochState`` kept."""
+    return enter(state, data)._replace(epoch=state.epoch)
+
+
+def _left(leave, state: TrainState, data) -> TrainState:
+    """The dense state, its ``EpochState`` kept."""
+    return leave(state, data)._replace(epoch=state.epoch)
+
+
+def _trim(history: list, latest: tuple, per: int) -> list:
+    """Chunk-start states, oldest first, down to the newest one a rollback can
+    still need: at or before the iteration boundary one before the latest."""
+    history = [*history, latest]
+    need = max(latest[1] // per - 1, 0) * per
+    while len(history) > 1 and history[1][1] <= need:
+        history.pop(0)
+    return history
+
+
 def _replay(config, capacity, hp, data, Y, state, num_steps: int) -> TrainState:
-    """``num_steps`` iterations from ``state`` (deterministic: same keys), with
-    the run's own compiled program."""
+    """``num_steps`` steps from ``state`` (deterministic: same keys), with the
+    run's own compiled program."""
     if num_steps == 0:
         return state
     args = (state, hp, data, Y, jnp.asarray(num_steps, jnp.int32))
@@ -320,6 +451,10 @@ def _power_of_two(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
 
-def _steps_per_chunk(step_seconds: float, budget: float, capacity: int) -> int:
-    """Steps per chunk: as many as fit the time budget, at most ``capacity``."""
-    return max(1, min(int(budget / max(step_seconds, 1e-9)), capacity))
+def _steps_per_chunk(
+    step_seconds: float, budget: float, capacity: int, last: int
+) -> int:
+    """Steps per chunk: as many as fit the time budget, at most ``capacity`` and
+    ``GROWTH`` times the ``last`` chunk's (a short chunk's timing is noisy)."""
+    fit = int(budget / max(step_seconds, 1e-9))
+    return max(1, min(fit, capacity, GROWTH * last))

@@ -72,7 +72,9 @@ def train_loop(
             with the same settings: the run continues from there. From the
             ``Carried`` state (``on_chunk``'s fourth argument,
             ``RunResult.carried``) it equals the run that was never stopped
-            bit for bit.
+            bit for bit. A minibatch run's state may stand inside an epoch
+            (``state.epoch``, ``RunResult.position``): it continues from that
+            very minibatch.
         should_stop: polled between chunks; True stops the run, keeping it.
         first_layer: as for ``fit``. States handed out (``on_chunk``, the
             result) are dense either way and resume under any choice; a gram

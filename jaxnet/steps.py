@@ -11,6 +11,11 @@ masks. The update is any optax transformation (plain gradient descent is
 columns every epoch with a ``jax.random`` key; the last, smaller batch is a step
 of its own (static shapes, nothing dropped).
 
+The driver runs minibatch epochs step by step (``make_minibatch_chunk``), so a
+chunk may end inside an epoch: the state then carries where it is
+(``EpochState``: steps done, the key of the epoch's permutation, the cost sum
+so far), and the next chunk continues the same epoch exactly.
+
 Everything here is pure and traceable; ``jaxnet.driver`` compiles it.
 """
 
@@ -28,6 +33,23 @@ from jaxnet.hyperparams import GRAD_SOURCES, Hyperparams, TrainConfig, check_cou
 from jaxnet.params import Grads, Params
 
 
+class EpochState(NamedTuple):
+    """Where a minibatch run stands inside its current epoch (a pytree).
+
+    Attributes:
+        step: minibatch steps of the epoch already done, int32 (), in
+            [0, steps per epoch); 0: at an epoch boundary (nothing drawn yet).
+        key: the key that drew the epoch's permutation of the m columns (a
+            chunk that starts inside the epoch draws it again from this key).
+        total: sum of cost * m_b over the epoch's done batches, (), the run's
+            dtype; the epoch's cost is total / m once its last batch is done.
+    """
+
+    step: jax.Array
+    key: jax.Array
+    total: jax.Array
+
+
 class TrainState(NamedTuple):
     """Everything a run carries from one step to the next (a pytree).
 
@@ -35,11 +57,14 @@ class TrainState(NamedTuple):
         params: the network's parameters.
         opt_state: the optimizer's state (it holds the learning rate).
         key: the ``jax.random`` key for dropout masks and shuffling.
+        epoch: a minibatch run's place inside its epoch (``EpochState``), or
+            None (full batch, or at the start of an epoch: the driver fills it).
     """
 
     params: Params
     opt_state: Any
     key: jax.Array
+    epoch: EpochState | None = None
 
 
 def init_state(params: Params, optimizer, key=None) -> TrainState:
@@ -107,7 +132,7 @@ def gradient_step(config: TrainConfig, gradients: Callable = value_and_grads):
         )
         updates, opt_state = config.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        return TrainState(params, opt_state, key), cost
+        return state._replace(params=params, opt_state=opt_state, key=key), cost
 
     return step
 
@@ -145,8 +170,7 @@ def make_epoch_step(
         m = Y.shape[1]
         key, perm_key = jax.random.split(state.key)
         state = state._replace(key=key)
-        perm = jax.random.permutation(perm_key, m)
-        perm = constrain_replicated(mesh, perm)  # the global shuffle, on each device
+        perm = _permutation(perm_key, m, mesh)
         num_full, rest = divmod(m, batch_size)
         total: jax.Array | int = 0  # takes the costs' dtype
 
@@ -167,16 +191,127 @@ def make_epoch_step(
     return epoch
 
 
+def _permutation(perm_key, m: int, mesh=None) -> jax.Array:
+    """The epoch's shuffle of the m columns, (m,), whole on every device."""
+    return constrain_replicated(mesh, jax.random.permutation(perm_key, m))
+
+
+def steps_per_iteration(batch_size: int | None, m: int) -> int:
+    """Steps in one iteration: 1 (full batch) or ceil(m / batch_size) (an epoch)."""
+    return 1 if batch_size is None else -(-m // batch_size)
+
+
+def start_epoch(state: TrainState) -> TrainState:
+    """``state`` with an ``EpochState`` at an epoch boundary if it has none (a
+    sweep's state, whose key is (N,), gets (N,) leaves)."""
+    if state.epoch is not None:
+        return state
+    shape = jnp.shape(state.key)
+    dtype = jax.tree.leaves(state.params)[0].dtype
+    zero = EpochState(jnp.zeros(shape, jnp.int32), state.key, jnp.zeros(shape, dtype))
+    return state._replace(epoch=zero)
+
+
+def make_minibatch_chunk(
+    step: Callable, batch_size: int, take: Callable = take_columns, mesh=None
+) -> Callable:
+    """Minibatch epochs run step by step: ``run(state, X, Y, position, num_steps,
+    capacity) -> (state, costs (capacity,))``.
+
+    The same steps, keys and batches as ``make_epoch_step``'s epochs, one
+    minibatch at a time, so a chunk may start and end inside an epoch:
+    ``state.epoch`` (see ``EpochState``; ``start_epoch`` makes the first) says
+    where. ``position`` is ``state.epoch.step`` as an unbatched int32 (in a
+    sweep every model is at the same step, so the branches below stay branches
+    under ``vmap``). At an epoch's first step the key is split and the columns
+    permuted exactly as ``make_epoch_step`` does; the epoch's cost, the batch
+    costs weighted by batch size (sum cost * m_b / m, summed one batch after
+    the other), is written when its last batch is done.
+
+    Returns:
+        The state after ``num_steps`` (traced, <= capacity) steps and a buffer
+        whose first entries are the costs of the epochs completed in the chunk
+        (the rest NaN); the epoch.step it leaves is unbatched.
+    """
+    batch_size = check_count("batch_size", batch_size)
+
+    def run(state: TrainState, X, Y, position, num_steps, capacity: int):
+        m = Y.shape[1]
+        num_full, rest = divmod(m, batch_size)
+        per_epoch = steps_per_iteration(batch_size, m)
+        dtype = jax.tree.leaves(state.params)[0].dtype
+        inner, epoch = state._replace(epoch=None), state.epoch
+        perm = jax.lax.cond(
+            position == 0,
+            lambda key: jnp.arange(m),  # drawn at the epoch's first step
+            lambda key: _permutation(key, m, mesh),
+            epoch.key,  # type: ignore[union-attr]  # start_epoch made it
+        )
+
+        def full(inner, perm, pos):
+            index = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
+            index = constrain_examples(mesh, index)  # identity without a mesh
+            inner, cost = step(inner, take(X, index), Y[:, index])
+            return inner, cost.astype(dtype) * batch_size
+
+        def last(inner, perm, pos):
+            index = constrain_replicated(mesh, perm[m - rest :])
+            index = constrain_examples(mesh, index)
+            inner, cost = step(inner, take(X, index), Y[:, index])
+            return inner, cost.astype(dtype) * rest
+
+        def new_epoch(inner, epoch, perm):
+            key, perm_key = jax.random.split(inner.key)
+            perm = _permutation(perm_key, m, mesh)
+            return inner._replace(key=key), epoch._replace(key=perm_key), perm
+
+        def body(i, carry):
+            inner, epoch, perm, costs, count = carry
+            pos = (position + i) % per_epoch
+            inner, epoch, perm = jax.lax.cond(
+                pos == 0, new_epoch, lambda *a: a, inner, epoch, perm
+            )
+            if not rest:
+                inner, weighted = full(inner, perm, pos)
+            elif not num_full:
+                inner, weighted = last(inner, perm, pos)
+            else:
+                inner, weighted = jax.lax.cond(
+                    pos < num_full, full, last, inner, perm, pos
+                )
+            total = epoch.total + weighted
+            end = pos == per_epoch - 1
+            costs = costs.at[count].set(jnp.where(end, total / m, costs[count]))
+            epoch = EpochState(
+                jnp.where(end, 0, pos + 1).astype(jnp.int32),
+                epoch.key,
+                jnp.where(end, jnp.zeros_like(total), total),
+            )
+            return inner, epoch, perm, costs, count + end.astype(jnp.int32)
+
+        costs = jnp.full((capacity,), jnp.nan, dtype)
+        start = (inner, epoch, perm, costs, jnp.int32(0))
+        inner, epoch, _, costs, _ = jax.lax.fori_loop(0, num_steps, body, start)
+        return inner._replace(epoch=epoch), costs
+
+    return run
+
+
 def iteration(
     config: TrainConfig,
     hp: Hyperparams,
     gradients: Callable = value_and_grads,
     take: Callable = take_columns,
+    *,
+    chunk: bool = False,
 ) -> Callable:
     """One iteration, ``(state, X, Y) -> (state, cost)``: a step, or an epoch.
 
     ``gradients`` and ``take`` are those of ``gradient_step`` and
-    ``make_epoch_step`` (``jaxnet.wide`` passes its own).
+    ``make_epoch_step`` (``jaxnet.wide`` passes its own). With ``chunk``: the
+    driver's chunk of steps instead, ``run(state, X, Y, position, num_steps,
+    capacity) -> (state, costs (capacity,))`` (``run_up_to`` of the step, or
+    ``make_minibatch_chunk``: epochs step by step).
     """
     step = gradient_step(config, gradients)
 
@@ -184,7 +319,13 @@ def iteration(
         return step(state, hp, X, Y)
 
     if config.batch_size is None:
+        if chunk:
+            return lambda state, X, Y, position, n, capacity: run_up_to(
+                one, state, X, Y, n, capacity
+            )
         return one
+    if chunk:
+        return make_minibatch_chunk(one, config.batch_size, take, config.mesh)
     return make_epoch_step(one, config.batch_size, take, config.mesh)
 
 

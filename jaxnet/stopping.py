@@ -26,36 +26,46 @@ def first_bad(costs: np.ndarray, reference: float) -> tuple[int, str] | None:
     return i, ("non-finite" if not finite[i] else "diverged")
 
 
-def roll_back(replay, previous, state, done, verdict, chunk_costs, unit, costs):
+def roll_back(replay, history, verdict, chunk_costs, done, per, unit, costs):
     """Keep the last parameters whose cost was good, replaying up to them.
 
-    chunk_costs[i] is J at iteration done + i; with the first bad one at index
-    k, the kept parameters are those of iteration done + k - 1 (whose cost was
-    good), replayed from the chunk's start, or from the previous chunk's start
-    when k = 0. ``costs`` (the list of kept cost arrays) is trimmed to match.
+    Args:
+        replay: ``replay(state, num_steps)``, the run's steps from a state.
+        history: [(state, steps done)] of chunk starts, oldest first; the last
+            is the start of the chunk that went bad.
+        verdict: (k, reason): chunk_costs[k] is the first bad cost (k =
+            len(chunk_costs): the parameters at the chunk's end are bad).
+        chunk_costs: costs of the iterations the chunk completed; entry i is J
+            of iteration done // per + i.
+        done: steps done before the chunk; per: steps per iteration.
+        unit: what an iteration is called ("iteration", "epoch").
+        costs: the list of kept cost arrays, trimmed here to match.
+
+    The kept parameters are those after iteration done // per + k - 1 (whose
+    cost was good), replayed from the latest chunk start at or before it (or
+    the earliest one kept, at the start of a resumed run).
 
     Returns:
-        (kept state, iterations done, reason, message).
+        (kept state, steps done, reason, message).
     """
     k, reason = verdict
+    first = done // per  # chunk_costs[0] is this iteration's
     if k == len(chunk_costs):
-        what = f"parameters are not finite after {unit} {done + k - 1}"
+        what = f"parameters are not finite after {unit} {first + k - 1}"
     else:
         word = "not finite" if reason == "non-finite" else "diverging"
-        what = f"cost is {word} at {unit} {done + k} ({chunk_costs[k]:.4g})"
-    if k >= 1:
-        keep = done + k - 1
-        kept_state = replay(state, k - 1)
-        costs.append(chunk_costs[: k - 1])
-    else:  # the chunk's first cost is bad: step back into the previous chunk
-        prev_state, prev_done = previous
-        keep = max(done - 1, prev_done)
-        kept_state = replay(prev_state, keep - prev_done)
-        if keep < done:
-            costs[-1] = costs[-1][..., : costs[-1].shape[-1] - (done - keep)]
+        what = f"cost is {word} at {unit} {first + k} ({chunk_costs[k]:.4g})"
+    target = max((first + k - 1) * per, history[0][1])
+    base, base_steps = [h for h in history if h[1] <= target][-1]
+    kept_state = replay(base, target - base_steps)
+    kept = np.concatenate([*costs, chunk_costs], axis=-1)[..., : target // per]
+    costs[:] = [kept]
     hint = " Lower the learning rate." if k < len(chunk_costs) else ""
+    after = f"{target // per} {unit}s"
+    if target % per:
+        after += f" and {target % per} minibatch steps"
     message = (
-        f"{what}: stopping; keeping the parameters after {keep} {unit}s, the last "
+        f"{what}: stopping; keeping the parameters after {after}, the last "
         f"whose cost was finite and at most {DIVERGENCE_FACTOR:g} x max(J_0, 1).{hint}"
     )
-    return kept_state, keep, reason, message
+    return kept_state, target, reason, message

@@ -181,7 +181,9 @@ def sweep(
 
     Returns:
         SweepResult(params (stacked), costs (N, num_iterations), train_accuracy
-        (N,), test_accuracy (N,) or None (both None for a linear output), run).
+        (N,), test_accuracy (N,) or None (both None for a linear output, and
+        for a run ``should_stop`` stopped: scoring compiles, a stop is quick),
+        run).
     """
     num_iterations = check_count("num_iterations", num_iterations)
     if stacked is None:
@@ -212,7 +214,7 @@ def sweep(
     )  # fmt: skip
     acts = run.config.activations
     train_acc = test_acc = None
-    if get_output(acts[-1]).classifier:
+    if get_output(acts[-1]).classifier and not result.interrupted:
         score = jax.jit(jax.vmap(accuracy, in_axes=(0, None, None, None)),
                         static_argnums=3)  # fmt: skip
         train_acc = score(result.params, run.X, run.Y, acts)

@@ -137,7 +137,8 @@ def test_an_overflowing_last_update_is_caught_too():
     )
     assert result.diverged and result.iterations_done == 0
     assert_trees_close(result.params, params, rtol=0, atol=0)
-    assert "not finite at iteration 1" in lines[-1]
+    # The probe chunk is that one step: the check of its parameters stops it.
+    assert "parameters are not finite after iteration 0" in lines[-1]
     assert "keeping the parameters after 0 iterations" in lines[-1]
 
 

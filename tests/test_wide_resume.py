@@ -35,6 +35,7 @@ import pytest
 
 from jaxnet.checkpoint import load_checkpoint, save_checkpoint
 from jaxnet.data import load_catvnoncat
+from jaxnet.driver import PROBE_STEPS
 from jaxnet.params import init_params
 from jaxnet.runner import train_loop
 from jaxnet.runstate import (
@@ -98,7 +99,7 @@ def test_train_loop_resumes_from_the_carried_state_bit_for_bit(
                        on_chunk=lambda *args: chunks.append(args))  # fmt: skip
     assert whole.carried.form == "gram" and whole.stop_reason is None
     dense, first, first_costs, first_carried = chunks[0]  # before the oscillation
-    assert first == 4 and first_carried.form == "gram"
+    assert first == PROBE_STEPS and first_carried.form == "gram"
     assert dense.params[0]["W"].shape == (20, 12288)  # dense for users
     # And a run stopped at 1400, inside the oscillating phase.
     part = train_loop(params, X, Y, num_iterations=1400, **hyper)
@@ -184,7 +185,8 @@ def test_on_chunk_gets_as_many_arguments_as_it_takes(data_root):
     for callback in callbacks.values():
         train_loop(params, X, Y, activations=ACTIVATIONS, num_iterations=4,
                    progress=False, print_every=None, on_chunk=callback)  # fmt: skip
-    assert got[2][1] == 4 and len(got[3][2]) == 4 and len(got["*"]) == 4
+    first = PROBE_STEPS  # setdefault keeps the first chunk's call
+    assert got[2][1] == first and len(got[3][2]) == first and len(got["*"]) == 4
     assert isinstance(got[4], Carried) and got[4].form == "gram"
 
 
@@ -245,7 +247,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_for_bit(
         assert str(a_info["extra"]["form"]) == form
     else:
         assert "form" not in a_info["extra"]
-    # Kill at 0 s after the first checkpoint (iteration 4), then at seeded
+    # Kill at 0 s after the first checkpoint (the probe chunk), then at seeded
     # random moments within the training time the whole run measured.
     train_seconds = a_metrics["train_seconds"]
     rng = np.random.default_rng(17)
@@ -275,5 +277,6 @@ def test_sigkill_at_random_moments_then_resume_is_bit_for_bit(
         assert_bits_equal(b_info["extra"], a_info["extra"], f"saved state ({where})")
         for key in ("train", "test", "iterations_done", "final_cost"):
             assert b_metrics[key] == a_metrics[key], (key, where)
-    assert resumed_at and resumed_at[0] == 4, resumed_at  # right after the first
+    # The first kill came right after the first checkpoint.
+    assert resumed_at and resumed_at[0] == PROBE_STEPS, resumed_at
     print(f"{path} {dtype}: {len(resumed_at)} resumes at {resumed_at}, all equal")
