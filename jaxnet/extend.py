@@ -105,8 +105,8 @@ def _check_keeps_float32(what: str, f: Callable, *args) -> None:
 
 def register_activation(
     name: str,
-    forward: Callable[[jax.Array], jax.Array],
-    derivative: Callable[[jax.Array], jax.Array],
+    forward: Callable[..., jax.Array],
+    derivative: Callable[..., jax.Array],
     *,
     replace: bool = False,
 ) -> None:
@@ -248,23 +248,23 @@ def register_output(
                 f"output {name!r}: cost must return a scalar (averaged over the m "
                 f"columns); got shape {jnp.shape(J)}"
             )
-        manual = dZ(Z, forward(Z), Y64)
-        auto = m * jax.grad(cost)(Z, Y64)
-        if jnp.shape(manual) != (n, m):
+        given = dZ(Z, forward(Z), Y64)
+        if jnp.shape(given) != (n, m):
             raise InputError(
                 f"output {name!r}: dZ must return (n[L], m) = {(n, m)}; got "
-                f"{jnp.shape(manual)}"
+                f"{jnp.shape(given)}"
             )
-        manual, auto = np.asarray(manual, np.float64), np.asarray(auto, np.float64)
-        Z, Y64 = np.asarray(Z), np.asarray(Y64)
+        manual = np.asarray(given, np.float64)
+        auto = np.asarray(m * jax.grad(cost)(Z, Y64), np.float64)
+        Z_shown, Y_shown = np.asarray(Z), np.asarray(Y64)
         bad = _mismatch(manual, auto)
     if bad is not None:
         error, i = bad
         at = np.unravel_index(i, (n, m))
         raise InputError(
             f"output {name!r}: dZ disagrees with m * jax.grad(cost) by {error:.3g} "
-            f"at Z{list(map(int, at))} = {float(Z[at]):.6g} with Y = "
-            f"{float(Y64[at]):g} (dZ {float(manual[at]):.10g}, autodiff "
+            f"at Z{list(map(int, at))} = {float(Z_shown[at]):.6g} with Y = "
+            f"{float(Y_shown[at]):g} (dZ {float(manual[at]):.10g}, autodiff "
             f"{float(auto[at]):.10g}; float64, tolerance {RTOL:g} relative + "
             f"{ATOL:g}): dZ must be m dJ/dZ[L], e.g. A - Y"
         )

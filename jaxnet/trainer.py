@@ -80,8 +80,10 @@ def trainer(
             first_layer / mesh that the pure run cannot honour. At trace time:
             shapes that do not fit the params, m = 0, or too few output units.
     """
-    num_iterations = check_count("num_iterations", num_iterations)
-    o = training_options(options)
+    checked = check_count("num_iterations", num_iterations)
+    assert checked is not None  # (None is refused: allow_none is False)
+    num_iterations = checked
+    o = training_options(dict(options))
     if o["first_layer"] not in ("auto", "dense") or o["mesh"] is not None:
         raise ValueError(
             "jaxnet.trainer runs the dense first layer on one device: leave "
