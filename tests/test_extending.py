@@ -286,3 +286,20 @@ def test_experiments_hidden_choices_include_a_registered_activation():
     ACTIVATIONS.pop("gelu")
     with pytest.raises(SystemExit):
         parser.parse_args(["--hidden", "gelu"])
+
+
+def test_experiment_trains_with_a_registered_hidden_activation(autompg_root, tmp_path):
+    import json
+
+    from experiments import regression
+
+    jaxnet.register_activation("swish", swish, swish_derivative)
+    out = tmp_path / "run"
+    regression.main(
+        [
+            "--data", str(autompg_root), "--out", str(out), "--hidden", "swish",
+            "--iterations", "3", "--num-seeds", "1", "--no-progress", "--no-plots",
+        ]
+    )  # fmt: skip
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["models"]["network"]["activations"] == ["swish", "swish", "linear"]
