@@ -212,6 +212,8 @@ def as_optimizer(
 
 def _shown(value) -> str:
     """A learning rate (scalar or sequence) as the user would write it."""
+    if isinstance(value, jax.core.Tracer):  # (jaxnet.trainer under jit or vmap)
+        return "(a traced value)"
     array = np.asarray(value)
     return repr(float(array)) if array.ndim == 0 else repr(array.tolist())
 

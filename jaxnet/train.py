@@ -48,6 +48,7 @@ from jaxnet.steps import (
     run_steps,
     value_and_grads,
 )
+from jaxnet.trainer import refuse_traced
 from jaxnet.until import UntilResult, fit_until
 from jaxnet.validation import InputError
 
@@ -178,6 +179,7 @@ def fit(
             a mesh, an m that its device count does not divide (refused, with
             the nearest valid m: no padding).
     """
+    refuse_traced("fit", params, X, Y, num_iterations, options)
     num_iterations = check_count("num_iterations", num_iterations)
     run = prepare(params, X, Y, activations=activations, **options)
     result = drive(
