@@ -165,7 +165,7 @@ def run_one(hidden, setting, data, args, dtype, stop) -> tuple[dict, np.ndarray]
         result.params, result.costs, rerun
     )
     train_acc, test_acc = result.train_accuracy, result.test_accuracy
-    if any(stops):  # score the kept parameters instead
+    if any(stops) or train_acc is None:  # kept params; an interrupted sweep
         train_acc = common.stacked_accuracy(trained, X, Y, activations)
         test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
     done = result.run.iterations_done

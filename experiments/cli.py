@@ -198,7 +198,8 @@ FLAGS: dict[str, tuple[str, dict]] = {
     ),
     "hidden": (
         "--hidden",
-        dict(choices=tuple(ACTIVATIONS), help="hidden-layer activation"),
+        # the live keys: an activation registered after import is a choice too
+        dict(choices=ACTIVATIONS.keys(), help="hidden-layer activation"),
     ),
     "init": (
         "--init",

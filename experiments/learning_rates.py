@@ -115,7 +115,7 @@ def train(args, data, stop) -> tuple:
         result.params, result.costs, rerun
     )
     train_acc, test_acc = result.train_accuracy, result.test_accuracy
-    if any(stops):  # score the kept parameters instead
+    if any(stops) or train_acc is None:  # kept params; an interrupted sweep
         train_acc = common.stacked_accuracy(trained, X, Y, ACTIVATIONS)
         test_acc = common.stacked_accuracy(trained, X_test, Y_test, ACTIVATIONS)
     return (

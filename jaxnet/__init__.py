@@ -28,6 +28,7 @@ from jaxnet.deep import (
     model_value_and_grads,
     predict_proba,
 )
+from jaxnet.extend import register_activation, register_output
 from jaxnet.gradcheck import GradCheckResult, check_gradients, relative_difference
 from jaxnet.hyperparams import RULES as HYPERPARAMS
 from jaxnet.hyperparams import Hyperparams, TrainConfig, make_hyperparams
@@ -78,6 +79,7 @@ from jaxnet.train import (
     update_params,
     value_and_grads,
 )
+from jaxnet.trainer import trainer
 from jaxnet.validation import from_course_params, to_course_params
 
 __all__ = [
@@ -160,4 +162,7 @@ __all__ = [
     "fit_until",
     "from_course_params",
     "to_course_params",
+    "register_activation",
+    "register_output",
+    "trainer",
 ]

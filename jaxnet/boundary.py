@@ -141,6 +141,7 @@ def prepare(
     if isinstance(start, Carried):
         carried, carried_on = start, carried_data(start, X)
         start = carried_dense(carried, carried_on)
+    state: TrainState | Carried
     if start is not None:
         state = start
     elif num_models is None:

@@ -11,7 +11,8 @@ Layout of the file (``np.load(path)`` works with the default allow_pickle=False)
   ``load_checkpoint`` in ``info["extra"]``.
 
 Both directions validate: names known (``ACTIVATIONS`` for hidden layers, plus
-"sigmoid", "softmax", "linear" for the output), exactly one per layer, integer
+``OUTPUTS`` for the output, registered ones included; an unknown name says how
+to register it), exactly one per layer, integer
 layer sizes, float arrays of the right shapes, and finite values (NaN or inf
 weights are refused unless ``allow_nonfinite=True``). A file that is not a
 checkpoint (text, a bare .npy array, a pickle) is refused without reading it
@@ -34,10 +35,10 @@ import numpy as np
 
 from jaxnet import strict_json
 from jaxnet.activations import ACTIVATIONS
+from jaxnet.outputs import OUTPUTS
 
 REQUIRED_KEYS = ("layer_dims", "activations", "metadata_json")
 EXTRA_PREFIX = "extra/"
-OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
 # What a file starts with -> what it is, for files that are not .npz archives.
 NOT_NPZ = {b"\x93NUMPY": "a single .npy array", b"\x80": "a Python pickle"}
 SAVE_HINT = "pass allow_nonfinite=True to save them anyway (to inspect a diverged run)"
@@ -81,13 +82,21 @@ def _check_description(dims, names, where: str, error=ValueError) -> None:
             f"{where}: need exactly one activation per layer: layer_dims {dims} has "
             f"{len(dims) - 1} layers but activations are {names}"
         )
-    outputs = sorted(set(ACTIVATIONS) | set(OUTPUT_ACTIVATIONS))
+    outputs = sorted(set(ACTIVATIONS) | set(OUTPUTS))  # the tables as they are now
     for l, name in enumerate(names, start=1):
-        known = outputs if l == len(names) else sorted(ACTIVATIONS)
+        last = l == len(names)
+        known = outputs if last else sorted(ACTIVATIONS)
         if name not in known:
+            call = (
+                "jaxnet.register_output(name, forward=..., cost=..., dZ=..., "
+                "predict=...)"
+                if last
+                else "jaxnet.register_activation(name, forward, derivative)"
+            )
             raise error(
                 f"{where}: unknown activation {name!r} for layer {l}; known: "
-                f"{', '.join(known)}"
+                f"{', '.join(known)}. If {name!r} is your own, register it before "
+                f"loading or saving: {call}"
             )
 
 
@@ -204,7 +213,8 @@ def save_checkpoint(
     fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            # numpy's stub types **kwds as allow_pickle's bool; the keys are W1, b1...
+            np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp_name, 0o644)  # readable by others, like the run's other files
@@ -326,7 +336,7 @@ def _read_all(path: Path, expect=None) -> dict[str, np.ndarray]:
                 for name, info in members.items()
             }
             order = sorted(members, key=lambda name: name not in REQUIRED_KEYS)
-            arrays = {}
+            arrays: dict[str, np.ndarray] = {}
             for name in order:
                 if expect is not None and name not in REQUIRED_KEYS:
                     expect(headers, dict(arrays))

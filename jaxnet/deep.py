@@ -33,6 +33,7 @@ Hyperparameters of the lecture handled here:
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -99,7 +100,8 @@ def linear_activation_forward(
     A_prev = jnp.asarray(A_prev)
     Z = linear_forward(A_prev, W, b)
     A = forward_of(activation)(Z)
-    return A, LayerCache(A_prev, W, b, Z)
+    # W and b are cached as given (ArrayLike); the backward reads .T and shapes.
+    return A, LayerCache(A_prev, W, b, Z)  # type: ignore[arg-type]
 
 
 def linear_activation_backward(
@@ -267,7 +269,7 @@ def backward_to_first_layer(
     Returns:
         dZ[1] (n[1], m) and the grads of layers 2..L.
     """
-    grads = [None] * (len(caches) - 1)
+    grads: list[Any] = [None] * (len(caches) - 1)
     for l in reversed(range(1, len(caches))):
         dA, grads[l - 1] = linear_backward(dZ, caches[l])
         below = caches[l - 1]

@@ -87,7 +87,8 @@ def make_mesh(devices: int | Sequence | None = None, axis: str = AXIS) -> Mesh:
     """
     everything = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
     try:
-        n = None if devices is None else operator.index(devices)
+        # A sequence of devices raises TypeError here: handled below.
+        n = None if devices is None else operator.index(devices)  # type: ignore[arg-type]
     except TypeError:  # devices themselves
         chosen = list(np.asarray(devices, dtype=object).flat)
         if not chosen or len(set(chosen)) != len(chosen):
@@ -162,7 +163,8 @@ def process_columns(mesh: Mesh, m: int) -> slice:
     _check_divisible(m, mesh.size, "m", "drop or add examples")
     sharding = NamedSharding(mesh, P(None, _axis(mesh)))
     columns = sorted(
-        (index[1].start or 0, index[1].stop or m)
+        # A NamedSharding gives every device a tuple index, never None.
+        (index[1].start or 0, index[1].stop or m)  # type: ignore[index]
         for index in sharding.addressable_devices_indices_map((1, m)).values()
     )
     if any(a[1] != b[0] for a, b in zip(columns, columns[1:], strict=False)):
@@ -256,7 +258,7 @@ def place(mesh: Mesh, tree, axes):
     def spec(axis, ndim) -> P:
         if axis is None:
             return P()
-        names = [None] * ndim
+        names: list[str | None] = [None] * ndim
         names[axis] = name
         return P(*names)
 

@@ -51,7 +51,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +61,7 @@ from tqdm.auto import tqdm
 from jaxnet.deep import model_cost
 from jaxnet.distributed import agree_on_chunk, gather
 from jaxnet.hyperparams import Hyperparams, TrainConfig
+from jaxnet.params import Params
 from jaxnet.steps import TrainState, start_epoch, steps_per_iteration
 from jaxnet.stopping import first_bad, roll_back
 from jaxnet.wide import FIRST_LAYERS, Carried
@@ -97,7 +98,7 @@ class RunResult(NamedTuple):
             float, (N,) numpy for a sweep, None when the driver was not given X.
     """
 
-    params: object
+    params: Params
     state: TrainState
     costs: np.ndarray
     iterations_done: int
@@ -250,7 +251,7 @@ def drive(
             f"{config.first_layer!r}; start from its dense state instead"
         )
     in_form = isinstance(state, Carried)  # already in the form's terms
-    state = state.state if in_form else state
+    state = state.state if isinstance(state, Carried) else state  # (in_form)
     leaf = jax.tree.leaves(state.params)[0]
     shape = (leaf.shape[0], 0) if vmapped else (0,)
     past = np.zeros(shape, leaf.dtype) if past_costs is None else np.asarray(past_costs)
@@ -336,8 +337,9 @@ def drive(
             done += n
             history = _trim(history, (state, done), per)
             if on_chunk is not None:
-                carried = Carried(config.first_layer, state, form.anchor(data))
-                dense = _left(leave, state, data)
+                # A TrainState here (see the note after the loop).
+                carried = Carried(config.first_layer, state, form.anchor(data))  # type: ignore[arg-type]
+                dense = _left(leave, state, data)  # type: ignore[arg-type]
                 on_chunk(dense, done // per, np.concatenate(costs, axis=-1), carried)
             if not single_chunk:
                 steps = _steps_per_chunk(seconds / n, max_chunk_seconds, capacity, n)
@@ -346,8 +348,10 @@ def drive(
         bar.close()
     if message:
         print_fn(message)
-    carried = Carried(config.first_layer, state, form.anchor(data))
-    state = _left(leave, state, data)
+    # state is a TrainState from here on (made so above); mypy widens it back to
+    # the argument's TrainState | Carried after each untyped call.
+    carried = Carried(config.first_layer, state, form.anchor(data))  # type: ignore[arg-type]
+    state = _left(leave, state, data)  # type: ignore[arg-type]
     final = None
     if X is not None:
         final = gather(cost_program(config, vmapped)(state.params, hp, X, Y))
@@ -399,7 +403,8 @@ def _compile_watched(config, capacity, vmapped, args, should_stop) -> tuple:
     key = (config, capacity, vmapped, _signature(args))
     if should_stop is None or key in _COMPILED or jax.process_count() > 1:
         return compiled_chunk(config, capacity, vmapped, args)
-    start, done = time.perf_counter(), {}
+    start = time.perf_counter()
+    done: dict[str, Any] = {}
 
     def work():
         try:

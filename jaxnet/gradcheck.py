@@ -224,7 +224,8 @@ def kink_reference(
 
 
 def _require_float64(params: Any):
-    if not jax.config.jax_enable_x64:
+    # Flags are dynamic attributes of jax.config, unknown to its stub.
+    if not jax.config.jax_enable_x64:  # type: ignore[attr-defined]
         raise ValueError(
             "gradient checks need float64: call "
             "jax.config.update('jax_enable_x64', True) before creating the params"
@@ -286,7 +287,8 @@ def check_gradients(
         )
     _require_float64(params)
     manual = manual_grad(params) if callable(manual_grad) else manual_grad
-    if jax.tree.structure(manual) != jax.tree.structure(params):
+    # mypy cannot resolve jaxlib's PyTreeDef stub (shown as PyTreeDef?).
+    if jax.tree.structure(manual) != jax.tree.structure(params):  # type: ignore[operator]
         raise ValueError(
             "manual gradient must have the structure of params: got "
             f"{jax.tree.structure(manual)}, expected {jax.tree.structure(params)}"

@@ -37,9 +37,9 @@ unit is dropped and 1/keep_prob overflows): no longer dropout but noise.
 """
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict, overload
 
 import jax
 import jax.numpy as jnp
@@ -138,7 +138,7 @@ OPTION_DEFAULTS: dict[str, Any] = {
 }
 
 
-def training_options(given: dict) -> dict:
+def training_options(given: Mapping[str, Any]) -> dict:
     """``given`` completed with the defaults; an unknown name is a TypeError."""
     unknown = sorted(set(given) - set(OPTION_DEFAULTS))
     if unknown:
@@ -220,6 +220,10 @@ def check_in_dtype(name: str, array: np.ndarray, dtype) -> None:
     )
 
 
+@overload
+def check_count(name: str, value, *, allow_none: Literal[False] = False) -> int: ...
+@overload
+def check_count(name: str, value, *, allow_none: bool) -> int | None: ...
 def check_count(name: str, value, *, allow_none: bool = False) -> int | None:
     """A positive integer count (iterations, batch size ...), numpy ints included.
 

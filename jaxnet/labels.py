@@ -31,27 +31,26 @@ def one_hot(labels: ArrayLike, num_classes: int, dtype=jnp.float32) -> jax.Array
     """
     if not isinstance(num_classes, int | np.integer) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[0] == 1:
-        labels = labels[0]
-    if labels.ndim != 1:
+    ids = np.asarray(labels)
+    if ids.ndim == 2 and ids.shape[0] == 1:
+        ids = ids[0]
+    if ids.ndim != 1:
         raise ValueError(
-            f"labels must be (m,) or (1, m) integers; got shape {labels.shape}"
+            f"labels must be (m,) or (1, m) integers; got shape {ids.shape}"
         )
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
-        whole = np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+    if not (np.issubdtype(ids.dtype, np.integer) or ids.dtype == np.bool_):
+        whole = np.all(np.isfinite(ids)) and np.all(ids == np.round(ids))
         hint = " (cast with labels.astype(int))" if whole else ""
         raise ValueError(
-            f"labels must be integers 0..{num_classes - 1}; got dtype "
-            f"{labels.dtype}{hint}"
+            f"labels must be integers 0..{num_classes - 1}; got dtype {ids.dtype}{hint}"
         )
-    bad = labels[(labels < 0) | (labels >= num_classes)]
+    bad = ids[(ids < 0) | (ids >= num_classes)]
     if bad.size:
         raise ValueError(
             f"labels must be in 0..{num_classes - 1} for num_classes={num_classes}; "
             f"found {np.unique(bad)[:5].tolist()}"
         )
-    Y = labels[None, :] == np.arange(num_classes)[:, None]
+    Y = ids[None, :] == np.arange(num_classes)[:, None]
     return jnp.asarray(Y, dtype=dtype)
 
 

@@ -108,8 +108,8 @@ class _Watchdog:
 
     def _say(self, line: str) -> None:
         with contextlib.suppress(OSError):  # it is gone: nothing to tell
-            self._proc.stdin.write(f"{line}\n".encode())
-            self._proc.stdin.flush()
+            self._proc.stdin.write(f"{line}\n".encode())  # type: ignore[union-attr]  # stdin=PIPE
+            self._proc.stdin.flush()  # type: ignore[union-attr]  # stdin=PIPE
 
     def watch(self, group: int) -> None:
         self._say(f"+{group}")
@@ -118,7 +118,7 @@ class _Watchdog:
         """The copies are stopped; let the watchdog exit without acting."""
         self._say("done")
         with contextlib.suppress(OSError):
-            self._proc.stdin.close()
+            self._proc.stdin.close()  # type: ignore[union-attr]  # stdin=PIPE
         try:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -212,6 +212,8 @@ def as_optimizer(
 
 def _shown(value) -> str:
     """A learning rate (scalar or sequence) as the user would write it."""
+    if isinstance(value, jax.core.Tracer):  # (jaxnet.trainer under jit or vmap)
+        return "(a traced value)"
     array = np.asarray(value)
     return repr(float(array)) if array.ndim == 0 else repr(array.tolist())
 
@@ -227,21 +229,21 @@ def _check_settable(transform, params, given: tuple) -> None:
     hyperparams = getattr(state, "hyperparams", None)
     scheduled = getattr(state, "hyperparams_states", None) or {}
     name = given[0]
-    given = f"{name}={_shown(given[1])}"
+    setting = f"{name}={_shown(given[1])}"
     fixes = (
         f"leave {name} out to train with the optimizer's own rate, pass the rule "
-        f"by name (optimizer='adam', {given}), or build the transformation with "
+        f"by name (optimizer='adam', {setting}), or build the transformation with "
         f"optax.inject_hyperparams, e.g. optax.inject_hyperparams(optax.adam)"
         f"(learning_rate=...), whose rate jaxnet sets"
     )
     if isinstance(hyperparams, dict) and "learning_rate" in scheduled:
         raise ValueError(
-            f"{given} cannot be applied: the optax optimizer's learning rate is a "
+            f"{setting} cannot be applied: the optax optimizer's learning rate is a "
             f"schedule, which sets it again at every step; {fixes}"
         )
     if not isinstance(hyperparams, dict) or "learning_rate" not in hyperparams:
         raise ValueError(
-            f"{given} would be ignored: the optax optimizer given keeps the "
+            f"{setting} would be ignored: the optax optimizer given keeps the "
             f"learning rate it was built with (e.g. optax.sgd(1e-3) trains with "
             f"1e-3 whatever {name} says); {fixes}"
         )

@@ -24,8 +24,9 @@ weighted columns; for one-hot labels it is A - Y bit for bit. Costs are
 computed from the logits Z[L] (log-sigmoid, log-softmax), finite for every
 finite input.
 
-A new output is one new row: its forward, its cost from the logits, and its
-prediction rule.
+A new output is one new row (``jaxnet.register_output``): its forward, its
+cost from the logits, dZ, its prediction rule and its label check. Validation
+(``jaxnet.validation``), checkpoints and the step all read this table.
 """
 
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnet.activations import sigmoid, softmax
 from jaxnet.losses import (
@@ -40,6 +42,7 @@ from jaxnet.losses import (
     cross_entropy_from_logits_derivative,
     softmax_cross_entropy_from_logits,
 )
+from jaxnet.validation import binary_labels, distribution_labels
 
 
 def squared_error_cost(ZL: jax.Array, Y: jax.Array) -> jax.Array:
@@ -97,6 +100,10 @@ class Output(NamedTuple):
         classifier: whether ``accuracy`` means anything.
         min_units: the fewest units n[L] the output layer may have (softmax: 2;
             with K = 1 its A is identically 1, J = 0 and nothing learns).
+        label_check: Y (n[L], m) numpy -> None, raising
+            ``jaxnet.validation.InputError`` for labels the output cannot
+            learn from; run once on the host before training (None: any finite
+            values).
     """
 
     forward: Callable[[jax.Array], jax.Array]
@@ -105,11 +112,17 @@ class Output(NamedTuple):
     predict: Callable[[jax.Array], jax.Array]
     classifier: bool
     min_units: int = 1
+    label_check: Callable[[np.ndarray], None] | None = None
 
 
 OUTPUTS: dict[str, Output] = {
     "sigmoid": Output(
-        sigmoid, compute_cost_from_logits, _sigmoid_dZ, _binary_labels, True
+        sigmoid,
+        compute_cost_from_logits,
+        _sigmoid_dZ,
+        _binary_labels,
+        True,
+        label_check=binary_labels,
     ),
     "softmax": Output(
         lambda Z: softmax(Z, axis=0),
@@ -118,6 +131,7 @@ OUTPUTS: dict[str, Output] = {
         _class_indices,
         True,
         min_units=2,
+        label_check=distribution_labels,
     ),
     "linear": Output(lambda Z: Z, squared_error_cost, _a_minus_y, lambda AL: AL, False),
 }

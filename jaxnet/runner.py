@@ -30,6 +30,7 @@ from jaxnet.driver import RunResult, drive
 from jaxnet.hyperparams import TrainOptions, check_count
 from jaxnet.params import Params
 from jaxnet.steps import TrainState
+from jaxnet.trainer import refuse_traced
 from jaxnet.wide import Carried
 
 __all__ = ["RunResult", "cost_checkpoints", "train_loop"]
@@ -87,6 +88,7 @@ def train_loop(
     Returns:
         RunResult (see ``jaxnet.driver.RunResult``).
     """
+    refuse_traced("train_loop", params, X, Y, num_iterations, options)
     num_iterations = check_count("num_iterations", num_iterations)
     if print_every is not None and print_every != 0:
         print_every = check_count("print_every", print_every)

@@ -194,10 +194,11 @@ def restore_carried(template: TrainState, X, state: TrainState, arrays: dict):
             f"the checkpoint's W[1]_0 is {W0.shape} {W0.dtype}; this run's W[1] is "
             f"{jnp.shape(W)} {jnp.result_type(W)}"
         )
-    probe = Carried(form, None, W0)
+    # Shape templates for jax.eval_shape: no state, a numpy W0, no key.
+    probe = Carried(form, None, W0)  # type: ignore[arg-type]
     expected = jax.eval_shape(
         lambda t, X: FIRST_LAYERS[form].enter(t, carried_data(probe, X)),
-        TrainState(template.params, template.opt_state, None),
+        TrainState(template.params, template.opt_state, None),  # type: ignore[arg-type]
         jnp.asarray(X),
     )
     leaves, treedef = jax.tree.flatten((expected.params, expected.opt_state))

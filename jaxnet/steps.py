@@ -172,7 +172,7 @@ def make_epoch_step(
         state = state._replace(key=key)
         perm = _permutation(perm_key, m, mesh)
         num_full, rest = divmod(m, batch_size)
-        total = 0  # takes the costs' dtype
+        total: jax.Array | int = 0  # takes the costs' dtype
 
         def batch_step(state, index):
             index = constrain_examples(mesh, index)  # identity without a mesh
@@ -245,7 +245,7 @@ def make_minibatch_chunk(
             position == 0,
             lambda key: jnp.arange(m),  # drawn at the epoch's first step
             lambda key: _permutation(key, m, mesh),
-            epoch.key,
+            epoch.key,  # type: ignore[union-attr]  # start_epoch made it
         )
 
         def full(inner, perm, pos):

@@ -38,6 +38,7 @@ from jaxnet.outputs import get_output
 from jaxnet.params import Params, init_params
 from jaxnet.shapes import check_activations
 from jaxnet.train import accuracy
+from jaxnet.trainer import refuse_traced
 from jaxnet.validation import InputError, check_training_data
 
 
@@ -185,6 +186,10 @@ def sweep(
         for a run ``should_stop`` stopped: scoring compiles, a stop is quick),
         run).
     """
+    refuse_traced(
+        "sweep", params, X, Y, num_iterations, learning_rates, lambds, keep_probs,
+        keys, options,
+    )  # fmt: skip
     num_iterations = check_count("num_iterations", num_iterations)
     if stacked is None:
         stacked = jnp.ndim(jax.tree.leaves(params)[0]) == 3
@@ -198,7 +203,8 @@ def sweep(
         raise TypeError(
             f"sweep takes {sorted(swept)} in the plural (learning_rates ...)"
         )
-    run = prepare(
+    # options never hold the swept names (refused just above).
+    run = prepare(  # type: ignore[misc]
         params, X, Y, activations=activations, learning_rate=learning_rates,
         lambd=0.0 if lambds is None else lambds,
         keep_prob=1.0 if keep_probs is None else keep_probs,

@@ -48,6 +48,7 @@ from jaxnet.steps import (
     run_steps,
     value_and_grads,
 )
+from jaxnet.trainer import refuse_traced
 from jaxnet.until import UntilResult, fit_until
 from jaxnet.validation import InputError
 
@@ -82,7 +83,8 @@ def _step_config(activations, optimizer, grad, lambd, keep_prob, batch_size, dro
         if not isinstance(value, jax.core.Tracer):
             check_number(name, value)
     optimizer = optimizer if optimizer is not None else optax.sgd(LEARNING_RATE)
-    hp = Hyperparams(jnp.nan, lambd, keep_prob)
+    # NaN: a placeholder (the optimizer holds the rate), a float, not an Array.
+    hp = Hyperparams(jnp.nan, lambd, keep_prob)  # type: ignore[arg-type]
     l2, dropout_on = regularizers_on(hp)
     config = TrainConfig(
         tuple(activations),
@@ -177,6 +179,7 @@ def fit(
             a mesh, an m that its device count does not divide (refused, with
             the nearest valid m: no padding).
     """
+    refuse_traced("fit", params, X, Y, num_iterations, options)
     num_iterations = check_count("num_iterations", num_iterations)
     run = prepare(params, X, Y, activations=activations, **options)
     result = drive(

@@ -22,6 +22,7 @@ from jaxnet import memory
 from jaxnet.boundary import prepare
 from jaxnet.hyperparams import TrainConfig, TrainOptions, check_count, check_number
 from jaxnet.params import Params
+from jaxnet.trainer import refuse_traced
 from jaxnet.wide import FIRST_LAYERS
 
 MAX_ITERATIONS = 2**31 - 1  # the while_loop counts updates in int32
@@ -131,6 +132,7 @@ def fit_until(
             max_iterations above ``MAX_ITERATIONS``, or a cost buffer larger
             than the memory available (``jaxnet.memory.RunTooLargeError``).
     """
+    refuse_traced("fit_until", params, X, Y, epsilon, max_iterations, tol, options)
     max_iterations = check_count("max_iterations", max_iterations)
     if max_iterations > MAX_ITERATIONS:
         raise ValueError(

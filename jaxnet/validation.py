@@ -13,7 +13,7 @@ fix it, in the lecture's terms:
                                                labels that fit the output layer
     from_course_params / to_course_params      the course's {"W1", "b1", ...} dict
 
-Labels by output (``LABEL_CHECKS``, one row per output layer):
+Labels by output (the ``label_check`` of each row of ``jaxnet.outputs.OUTPUTS``):
 
     sigmoid   every Y entry is 0 or 1
     softmax   every column of Y is a distribution over the K classes:
@@ -25,7 +25,7 @@ Labels by output (``LABEL_CHECKS``, one row per output layer):
 """
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import jax.numpy as jnp
 import numpy as np
@@ -140,7 +140,7 @@ def _layer_dims(params) -> tuple[int, ...]:
             "n[l-1]), 'b': (n[l], 1)} (see jaxnet.init_params); got "
             f"{type(params).__name__}"
         )
-    dims = []
+    dims: list[int] = []
     for l, layer in enumerate(params, start=1):
         W, _ = _layer(l, layer)
         if dims and W.shape[1] != dims[-1]:
@@ -184,7 +184,8 @@ def _as_numbers(name: str, values) -> np.ndarray:
     return values
 
 
-def _binary_labels(Y: np.ndarray) -> None:
+def binary_labels(Y: np.ndarray) -> None:
+    """Every entry of Y is 0 or 1 (a sigmoid output's labels)."""
     ok = (Y == 0) | (Y == 1)
     if ok.all():
         return
@@ -206,7 +207,7 @@ def _binary_labels(Y: np.ndarray) -> None:
     )
 
 
-def _distribution_labels(Y: np.ndarray) -> None:
+def distribution_labels(Y: np.ndarray) -> None:
     """Every column of Y is a distribution over the K classes: Y >= 0, sum 1.
 
     One-hot labels are the usual case; soft targets and label smoothing pass
@@ -240,18 +241,11 @@ def _distribution_labels(Y: np.ndarray) -> None:
     )
 
 
-LABEL_CHECKS: dict[str, Callable[[np.ndarray], None]] = {
-    "sigmoid": _binary_labels,
-    "softmax": _distribution_labels,
-    "linear": lambda Y: None,
-}
-
-
 def check_training_data(params: Params, X, Y, output: str, *, dtype=None) -> None:
     """Check X, Y and the labels against the params and the output layer.
 
     Expected: X (n_x, m) numbers with n_x = n[0] and m >= 1, Y (n[L], m), both
-    finite, and labels that fit ``output`` (see ``LABEL_CHECKS``). The params'
+    finite, and labels that fit ``output`` (its row's ``label_check``). The params'
     shapes are checked too (not their values: see ``check_params``). With
     ``dtype`` (the run's float dtype) X and Y must also stay finite, and
     non-zero entries non-zero, after conversion to it: X = 1e39 is finite in
@@ -261,15 +255,17 @@ def check_training_data(params: Params, X, Y, output: str, *, dtype=None) -> Non
         params: the network's params, [{"W", "b"}, ...].
         X: inputs, (n_x, m), one example per column.
         Y: labels or targets, (n[L], m).
-        output: the output activation: "sigmoid", "softmax" or "linear".
+        output: the output activation, a name in ``jaxnet.outputs.OUTPUTS``.
         dtype: the run's float dtype, or None to skip the conversion check.
 
     Raises:
         InputError: anything else, with the fix in the message.
     """
-    if output not in LABEL_CHECKS:
+    from jaxnet.outputs import OUTPUTS  # (outputs imports the label checks here)
+
+    if output not in OUTPUTS:
         raise InputError(
-            f"output must be one of {list(LABEL_CHECKS)} (the last activation); got "
+            f"output must be one of {list(OUTPUTS)} (the last activation); got "
             f"{output!r}"
         )
     dims = _layer_dims(params)
@@ -309,7 +305,9 @@ def check_training_data(params: Params, X, Y, output: str, *, dtype=None) -> Non
     if dtype is not None:
         _check_in_dtype("X", X, dtype)
         _check_in_dtype("Y", Y, dtype)
-    LABEL_CHECKS[output](Y)
+    label_check = OUTPUTS[output].label_check
+    if label_check is not None:
+        label_check(Y)
 
 
 def from_course_params(course: Mapping) -> Params:
@@ -326,7 +324,7 @@ def from_course_params(course: Mapping) -> Params:
         raise InputError(
             f"expected the course's dict {{'W1', 'b1', ...}}; got {course!r}"
         )
-    numbers = {}
+    numbers: dict[int, set[str]] = {}
     for key in course:
         match = re.fullmatch(r"([Wb])([1-9]\d*)", str(key))
         if match is None:

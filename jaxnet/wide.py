@@ -84,7 +84,8 @@ class GramData(NamedTuple):
     G: jax.Array
     P: jax.Array
     W0_sq: jax.Array
-    index: jax.Array | None = None
+    # The field shadows tuple.index; it is only read as data.index.
+    index: jax.Array | None = None  # type: ignore[assignment]
 
 
 def gram_data(W0: ArrayLike, X: ArrayLike) -> GramData:
@@ -151,7 +152,8 @@ def carried_dense(carried: Carried, data) -> TrainState:
 
 def _shaped_like(like) -> Callable:
     treedef = jax.tree.structure(like)
-    return lambda node: jax.tree.structure(node) == treedef
+    # mypy cannot resolve jaxlib's PyTreeDef stub (shown as PyTreeDef?).
+    return lambda node: jax.tree.structure(node) == treedef  # type: ignore[operator]
 
 
 def _map_param_trees(fn: Callable, opt_state, like) -> Any:
@@ -212,7 +214,8 @@ def _rest_manual(Z1, upper, Y, activations, lambd, keep_prob, keys):
     cost, (AL, D1, caches) = _rest_cost(
         Z1, upper, Y, activations, lambd, keep_prob, keys
     )
-    first = LayerCache(None, None, None, Z1, D1)  # layer 1: only Z and D are read
+    # Layer 1: only Z and D are read.
+    first = LayerCache(None, None, None, Z1, D1)  # type: ignore[arg-type]
     all_caches = [first, *caches]
     dZ = get_output(activations[-1]).dZ(all_caches[-1].Z, AL, Y)  # = AL - Y
     dZ1, grads = backward_to_first_layer(dZ, all_caches, activations)
@@ -314,8 +317,9 @@ FIRST_LAYERS: dict[str, FirstLayer] = {
             gradients=gram_value_and_grads,
             take=lambda data, index: data._replace(index=index),
         ),
-        GramData(None, 0, None, 0, 0, None),
-        GramData(-1, None, -1, -1, None, None),
+        # vmap axis specs shaped like GramData (ints and None, not arrays).
+        GramData(None, 0, None, 0, 0, None),  # type: ignore[arg-type]
+        GramData(-1, None, -1, -1, None, None),  # type: ignore[arg-type]
         lambda data: data.W0,
     ),
 }

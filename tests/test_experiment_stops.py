@@ -181,15 +181,15 @@ def test_a_signal_during_the_digits_evaluation_leaves_an_honest_record(
     metrics.json written before training (no results, no "interrupted")."""
     from experiments import digits
 
-    real, calls = digits.predict, []
+    real, calls = digits.predict_sets, []
 
-    def predict(*args):
+    def predict_sets(*args):
         if not calls:  # the first scoring call: Ctrl-C arrives
             os.kill(os.getpid(), signal.SIGINT)
         calls.append(1)
         return real(*args)
 
-    monkeypatch.setattr(digits, "predict", predict)
+    monkeypatch.setattr(digits, "predict_sets", predict_sets)
     out = tmp_path / "run"
     result = digits.main(
         ["--epochs", "1", "--train-size", "512", "--layer-dims", "784,16,10",

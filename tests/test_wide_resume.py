@@ -35,7 +35,7 @@ import pytest
 
 from jaxnet.checkpoint import load_checkpoint, save_checkpoint
 from jaxnet.data import load_catvnoncat
-from jaxnet.driver import PROBE_STEPS
+from jaxnet.driver import GROWTH, PROBE_STEPS
 from jaxnet.params import init_params
 from jaxnet.runner import train_loop
 from jaxnet.runstate import (
@@ -277,6 +277,9 @@ def test_sigkill_at_random_moments_then_resume_is_bit_for_bit(
         assert_bits_equal(b_info["extra"], a_info["extra"], f"saved state ({where})")
         for key in ("train", "test", "iterations_done", "final_cost"):
             assert b_metrics[key] == a_metrics[key], (key, where)
-    # The first kill came right after the first checkpoint.
-    assert resumed_at and resumed_at[0] == PROBE_STEPS, resumed_at
+    # The first kill came right after the first checkpoint: the probe chunk
+    # (PROBE_STEPS), or the next one or two if they ended before the kill
+    # landed (each at most GROWTH times the one before).
+    early = PROBE_STEPS * (1 + GROWTH + GROWTH**2)
+    assert resumed_at and resumed_at[0] <= early, resumed_at
     print(f"{path} {dtype}: {len(resumed_at)} resumes at {resumed_at}, all equal")
