@@ -273,6 +273,8 @@ def drive(
         )
     compile_s, train_s = 0.0, 0.0
     J0 = past[0] if past.size and not vmapped else None
+    if X is not None and not in_form:  # compiled now, not on a stop's path
+        compile_s += _compiled_cost(config, vmapped, (state.params, hp, X, Y))[1]
     state = state if in_form else _entered(enter, state, data)
     remaining = total - done
     # One compiled program per run: chunks of any length up to ``capacity``.
@@ -354,7 +356,8 @@ def drive(
     state = _left(leave, state, data)  # type: ignore[arg-type]
     final = None
     if X is not None:
-        final = gather(cost_program(config, vmapped)(state.params, hp, X, Y))
+        cost, _ = _compiled_cost(config, vmapped, (state.params, hp, X, Y))
+        final = gather(cost(state.params, hp, X, Y))
         final = np.asarray(final) if vmapped else float(final)
     return RunResult(
         state.params,
@@ -458,6 +461,17 @@ def _trim(history: list, latest: tuple, per: int) -> list:
     while len(history) > 1 and history[1][1] <= need:
         history.pop(0)
     return history
+
+
+def _compiled_cost(config, vmapped, args) -> tuple[Callable, float]:
+    """``cost_program`` compiled for these arguments, and the seconds it took
+    (0 when compiled before)."""
+    key = ("cost", config, vmapped, _signature(args))
+    if key in _COMPILED:
+        return _COMPILED[key], 0.0
+    start = time.perf_counter()
+    _COMPILED[key] = cost_program(config, vmapped).lower(*args).compile()
+    return _COMPILED[key], time.perf_counter() - start
 
 
 def _replay(config, capacity, hp, data, Y, state, num_steps: int) -> TrainState:
