@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import common, records
+from experiments.cli import OneLineParser
 
 # Keys of metrics.json's "config" that describe the machine or the folder,
 # not what the run computed: never "flags that differ".
@@ -49,7 +50,7 @@ COLUMNS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m experiments.compare",
         description="Compare run folders: a table and the cost curves overlaid.",
         epilog="exit status: 0 compared; 1 a folder holds no run (one line "
