@@ -177,7 +177,9 @@ def main(argv=None) -> dict:
                 out.params, out.costs, rerun
             )
             train_acc, test_acc = out.train_accuracy, out.test_accuracy
-            if any(stops) or train_acc is None:  # (an interrupted sweep)
+            if train_acc is None:  # interrupted: not scored (null in the record)
+                train_acc = test_acc = np.full(len(stops), np.nan)
+            elif any(stops):
                 train_acc = common.stacked_accuracy(trained, X, Y, activations)
                 test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
             results.append({
