@@ -278,8 +278,8 @@ def test_sigkill_at_random_moments_then_resume_is_bit_for_bit(
         for key in ("train", "test", "iterations_done", "final_cost"):
             assert b_metrics[key] == a_metrics[key], (key, where)
     # The first kill came right after the first checkpoint: the probe chunk
-    # (PROBE_STEPS), or the next one or two if they ended before the kill
-    # landed (each at most GROWTH times the one before).
-    early = PROBE_STEPS * (1 + GROWTH + GROWTH**2)
+    # (PROBE_STEPS), or a few chunks later on a loaded machine (each at most
+    # GROWTH times the one before); always before the run ended.
+    early = PROBE_STEPS * sum(GROWTH**k for k in range(6))
     assert resumed_at and resumed_at[0] <= early, resumed_at
     print(f"{path} {dtype}: {len(resumed_at)} resumes at {resumed_at}, all equal")
