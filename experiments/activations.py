@@ -164,12 +164,9 @@ def run_one(hidden, setting, data, args, dtype, stop) -> tuple[dict, np.ndarray]
     trained, kept, stops = common.apply_stopping_rules(
         result.params, result.costs, rerun
     )
-    train_acc, test_acc = result.train_accuracy, result.test_accuracy
-    if train_acc is None:  # interrupted: not scored, the stop leaves at once
-        train_acc = test_acc = np.full(len(stops), np.nan)  # (null in the record)
-    elif any(stops):  # score the kept parameters instead
-        train_acc = common.stacked_accuracy(trained, X, Y, activations)
-        test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
+    train_acc, test_acc = common.sweep_accuracies(
+        result, trained, stops, (X, Y, X_test, Y_test), activations
+    )
     done = result.run.iterations_done
     costs = np.full((len(kept), done), np.nan)  # a stopped seed's tail is NaN
     for row, c in zip(costs, kept, strict=True):

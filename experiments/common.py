@@ -557,6 +557,27 @@ def stacked_accuracy(params, X, Y, activations) -> np.ndarray:
     return np.asarray(score(params, X, Y, tuple(activations)))
 
 
+def sweep_accuracies(result, trained, stops, data, activations) -> tuple:
+    """(train, test) accuracy of every model of a sweep, (N,) each, after
+    ``apply_stopping_rules``: the sweep's own scores; those of the kept
+    parameters when a model broke a rule; NaN (null in the record) when the
+    sweep was interrupted, which is not scored so that a stop leaves at once.
+
+    Args:
+        result: the ``jaxnet.sweep`` result.   trained, stops: from
+            ``apply_stopping_rules``.   data: (X, Y, X_test, Y_test).
+    """
+    X, Y, X_test, Y_test = data
+    if result.train_accuracy is None:  # interrupted
+        return np.full(len(stops), np.nan), np.full(len(stops), np.nan)
+    if any(stops):
+        return (
+            stacked_accuracy(trained, X, Y, activations),
+            stacked_accuracy(trained, X_test, Y_test, activations),
+        )
+    return result.train_accuracy, result.test_accuracy
+
+
 def save_figure(fig, path, dpi: int = 100) -> None:
     """Lay out, save (PNG, readable by others) and close a matplotlib figure.
 

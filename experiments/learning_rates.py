@@ -114,12 +114,9 @@ def train(args, data, stop) -> tuple:
     trained, costs, stops = common.apply_stopping_rules(
         result.params, result.costs, rerun
     )
-    train_acc, test_acc = result.train_accuracy, result.test_accuracy
-    if train_acc is None:  # interrupted: not scored, the stop leaves at once
-        train_acc = test_acc = np.full(len(stops), np.nan)  # (null in the record)
-    elif any(stops):  # score the kept parameters instead
-        train_acc = common.stacked_accuracy(trained, X, Y, ACTIVATIONS)
-        test_acc = common.stacked_accuracy(trained, X_test, Y_test, ACTIVATIONS)
+    train_acc, test_acc = common.sweep_accuracies(
+        result, trained, stops, data, ACTIVATIONS
+    )
     return (
         costs,
         100 * np.asarray(train_acc),

@@ -176,12 +176,9 @@ def main(argv=None) -> dict:
             trained, costs, stops = common.apply_stopping_rules(
                 out.params, out.costs, rerun
             )
-            train_acc, test_acc = out.train_accuracy, out.test_accuracy
-            if train_acc is None:  # interrupted: not scored (null in the record)
-                train_acc = test_acc = np.full(len(stops), np.nan)
-            elif any(stops):
-                train_acc = common.stacked_accuracy(trained, X, Y, activations)
-                test_acc = common.stacked_accuracy(trained, X_test, Y_test, activations)
+            train_acc, test_acc = common.sweep_accuracies(
+                out, trained, stops, (X, Y, X_test, Y_test), activations
+            )
             results.append({
                 "setting": name, "lambd": lambd, "keep_prob": keep_prob,
                 "train_accuracy": common.summarize(train_acc),
