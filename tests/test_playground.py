@@ -230,6 +230,20 @@ def test_start_trains_and_the_cost_falls(client):
     assert again["status"] == "done" and "iterations" in again["message"]
 
 
+def test_layer_readings_come_from_jaxnet_health(client):
+    """W = 0 makes every hidden unit equal: the page shows it and says why."""
+    sid = new_session(client)
+    configure(client, sid, **SMALL, init="zeros")
+    latest = state(client, sid)
+    hidden, output = latest["layers"]
+    assert hidden["symmetric"] and not output["symmetric"]
+    assert hidden["dead"] is None  # tanh units cannot be dead
+    assert hidden["weight_norm"] == 0.0 and hidden["grad_norm"] == 0.0
+    assert any("symmetric hidden units" in hint for hint in latest["hints"])
+    configure(client, sid, **SMALL)  # Xavier: no hint
+    assert state(client, sid)["hints"] == []
+
+
 def test_pause_step_and_resume_continue_one_run(client):
     sid = new_session(client)
     configure(client, sid, **{**SMALL, "iterations": 1_000_000})

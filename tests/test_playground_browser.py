@@ -15,9 +15,10 @@ import pytest
 
 from experiments.playground.app import create_app
 
+# test_playground's small network and data, so the compiled programs are shared.
 SETUP = (
-    "data=flower&points=400&hidden=8,8&activations=tanh,tanh&output=sigmoid"
-    "&init=xavier&learning_rate=0.1&optimizer=gd&iterations=3000"
+    "data=flower&points=60&hidden=4&activations=tanh&output=sigmoid"
+    "&init=xavier&learning_rate=0.1&optimizer=gd&iterations=200"
 )
 CANVAS_SUM = """
 const c = document.getElementById('boundary');
@@ -38,9 +39,15 @@ def _browser():
         "no headless browser: install Debian's chromium and chromium-driver "
         "(apt-get install chromium chromium-driver; .ci/run does it)"
     )
-    if os.environ.get("CI") == "true" or os.environ.get("JAXNET_REQUIRE_BROWSER"):
+    if browser_required():
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def browser_required() -> bool:
+    """CI=true or JAXNET_REQUIRE_BROWSER=1: a missing browser is a failure."""
+    env = os.environ
+    return env.get("CI") == "true" or env.get("JAXNET_REQUIRE_BROWSER") == "1"
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +83,21 @@ def _wait(what, condition, timeout=60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.parametrize(
+    ("env", "outcome"),
+    [({"CI": "true"}, "fail"), ({"JAXNET_REQUIRE_BROWSER": "1"}, "fail"), ({}, "skip")],
+)
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch, env, outcome):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    for name in ("CI", "JAXNET_REQUIRE_BROWSER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="install Debian's chromium"):
+        _browser()
+
+
 def test_the_page_trains_the_flower_and_checks_gradients(server, tmp_path):
     chromium, chromedriver = _browser()
     from selenium import webdriver
@@ -91,21 +113,21 @@ def test_the_page_trains_the_flower_and_checks_gradients(server, tmp_path):
     try:
         driver.get(server + "#" + SETUP)
         text = lambda id_: driver.find_element(By.ID, id_).text  # noqa: E731
-        # The URL's set-up is on the page: two tanh layers of 8.
+        # The URL's set-up is on the page: one tanh layer of 4 units.
         rows = _wait("the layers", lambda: driver.find_elements(By.CSS_SELECTOR,
                      "#layers .layer-row input"))  # fmt: skip
-        assert [r.get_attribute("value") for r in rows] == ["8", "8"]
-        assert driver.find_element(By.ID, "iterations").get_attribute("value") == "3000"
+        assert [r.get_attribute("value") for r in rows] == ["4"]
+        assert driver.find_element(By.ID, "iterations").get_attribute("value") == "200"
         _wait("the first boundary", lambda: text("status") == "ready")
         before = driver.execute_script(CANVAS_SUM)
         assert before[1] > 5, "the boundary canvas is blank"
         driver.find_element(By.ID, "start").click()
         _wait("the run to finish", lambda: text("status") in ("done", "paused"))
         cost = float(text("cost-value"))
-        assert cost < 0.5, f"the cost did not fall from ~0.69: {cost}"  # flower
+        assert cost < 0.5, f"the cost did not fall from 0.74: {cost}"  # (0.35)
         after = driver.execute_script(CANVAS_SUM)
         assert after[1] > 5 and after[0] != before[0], "the boundary did not change"
-        assert "hidden=8%2C8" in driver.current_url  # the state is in the URL
+        assert "hidden=4&" in driver.current_url  # the state is in the URL
         driver.find_element(By.ID, "gradcheck").click()
         verdict = _wait(
             "the gradient check",
@@ -113,7 +135,7 @@ def test_the_page_trains_the_flower_and_checks_gradients(server, tmp_path):
         )[0].text
         assert "passed" in verdict, verdict
         rows = driver.find_elements(By.CSS_SELECTOR, "#gradcheck-table tbody tr")
-        assert len(rows) == 6  # W and b of three layers
+        assert len(rows) == 4  # W and b of two layers
         shot = tmp_path / "playground.png"
         driver.save_screenshot(str(shot))
         assert shot.stat().st_size > 10_000

@@ -35,6 +35,7 @@ from jaxnet.checkpoint import save_checkpoint
 from jaxnet.deep import model_cost, model_value_and_grads
 from jaxnet.driver import drive
 from jaxnet.gradcheck import check_gradients
+from jaxnet.health import NOT_APPLICABLE, hints
 from jaxnet.params import init_params
 
 CHUNK_SECONDS = 0.1  # the longest compiled chunk: updates at > 5 a second
@@ -290,21 +291,33 @@ class Session:
         shot = jax.device_get(
             snapshot(
                 run.current_params, run.grid, run.X_train, run.Y_train, run.X_test,
-                run.Y_test, jnp.float32(s.lambd), run.activations, l2,
+                run.Y_test, jnp.float32(s.lambd), jnp.float32(s.learning_rate),
+                run.activations, l2,
             )
         )  # fmt: skip
         costs = run.costs
-        layers = []
-        for l in range(len(run.layer_dims) - 1):
-            hidden = l < len(run.layer_dims) - 2
-            layers.append({
+        health = shot["health"]
+        gd = s.optimizer == "gd"  # the update ratio is alpha ||dW|| / ||W|| there
+
+        def reading(name, l):
+            value = float(getattr(health, name)[l])
+            return None if value == NOT_APPLICABLE else _finite_or_none(value)
+
+        layers = [
+            {
                 "layer": l + 1,
                 "units": run.layer_dims[l + 1],
                 "activation": run.activations[l],
-                "dead": _finite_or_none(shot["dead"][l]) if hidden else None,
-                "saturated": _finite_or_none(shot["saturated"][l]) if hidden else None,
-                "grad_norm": _finite_or_none(shot["grad_norm"][l]),
-            })  # fmt: skip
+                "dead": reading("dead", l),
+                "saturated": reading("saturated", l),
+                "grad_norm": reading("grad_norm", l),
+                "weight_norm": reading("weight_norm", l),
+                "update_ratio": reading("update_ratio", l) if gd else None,
+                "symmetric": bool(health.symmetric[l]),
+            }
+            for l in range(len(run.layer_dims) - 1)
+        ]
+        health_hints = hints(health, run.activations)
         with self.lock:
             if generation != self.generation:
                 return
@@ -326,6 +339,7 @@ class Session:
                     "cls": base64.b64encode(shot["cls"].tobytes()).decode(),
                     "conf": base64.b64encode(shot["conf"].tobytes()).decode(),
                 },
+                "hints": health_hints,
                 "message": run.message,
                 "time": time.time(),
             }

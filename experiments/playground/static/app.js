@@ -247,10 +247,19 @@ function renderUpdate(update) {
     const dead = l.dead === null ? "-" : percent(l.dead);
     const sat = l.saturated === null ? "-" : percent(l.saturated);
     const norm = l.grad_norm === null ? "-" : l.grad_norm.toExponential(2);
-    return `<tr><td>${l.layer}</td><td>${l.units}</td><td>${l.activation}</td>` +
+    const ratio = l.update_ratio === null ? "-" : l.update_ratio.toExponential(1);
+    return `<tr><td>${l.layer}${l.symmetric ? " <span class='warn' title='every unit equal'>=</span>" : ""}</td>` +
+      `<td>${l.units}</td><td>${l.activation}</td>` +
       `<td class="${l.dead > 0 ? "warn" : ""}">${dead}</td>` +
-      `<td class="${l.saturated > 0 ? "warn" : ""}">${sat}</td><td>${norm}</td></tr>`;
+      `<td class="${l.saturated > 0.5 ? "warn" : ""}">${sat}</td><td>${norm}</td><td>${ratio}</td></tr>`;
   }).join("");
+  const hints = $("hints");
+  hints.innerHTML = "";
+  for (const hint of update.hints || []) {
+    const item = document.createElement("li");
+    item.textContent = hint;
+    hints.appendChild(item);
+  }
   drawBoundary();
   drawCurve();
 }
