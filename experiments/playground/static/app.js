@@ -219,8 +219,9 @@ function drawCurve() {
     if (k === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
   });
   ctx.stroke();
-  ctx.fillText(`J = ${top.toPrecision(3)}`, pad, pad + 8 * devicePixelRatio);
   ctx.textAlign = "right";
+  ctx.fillText(`J from ${points[0][1].toPrecision(3)} to ${points[points.length - 1][1].toPrecision(3)}`,
+    W - pad, pad + 8 * devicePixelRatio);
   ctx.fillText(`iteration ${last}`, W - pad, H - pad);
 }
 
@@ -238,7 +239,9 @@ function renderUpdate(update) {
   $("train-acc").textContent = percent(update.train_acc);
   $("test-acc").textContent = percent(update.test_acc);
   const status = update.status || "idle";
-  $("status").textContent = status === "running" ? `running, ${rate.toFixed(1)} updates/s` : status;
+  const where = `${update.iteration ?? 0} of ${update.iterations ?? "?"} iterations`;
+  $("status").textContent = status === "running" ? `running, ${rate.toFixed(1)} updates/s`
+    : ["paused", "done"].includes(status) ? `${status}: ${where}` : status;
   if (update.message && ["diverged", "error", "done"].includes(status)) {
     showMessage(update.message, status === "done");
   }
@@ -246,7 +249,7 @@ function renderUpdate(update) {
   body.innerHTML = (update.layers || []).map((l) => {
     const dead = l.dead === null ? "-" : percent(l.dead);
     const sat = l.saturated === null ? "-" : percent(l.saturated);
-    const norm = l.grad_norm === null ? "-" : l.grad_norm.toExponential(2);
+    const norm = l.grad_norm === null ? "-" : l.grad_norm.toExponential(1);
     const ratio = l.update_ratio === null ? "-" : l.update_ratio.toExponential(1);
     return `<tr><td>${l.layer}${l.symmetric ? " <span class='warn' title='every unit equal'>=</span>" : ""}</td>` +
       `<td>${l.units}</td><td>${l.activation}</td>` +
@@ -282,7 +285,8 @@ async function gradientCheck() {
       `<td class="${row.passed ? "pass" : "fail"}">${row.passed ? "ok" : "FAIL"}</td></tr>`).join("");
     box.innerHTML = `<p id="gradcheck-verdict" class="${r.passed ? "pass" : "fail"}">` +
       `gradient check ${r.passed ? "passed" : "FAILED"} at iteration ${r.iteration}` +
-      ` (${r.examples} examples; tol ${r.autodiff_tol} vs jax.grad, ${r.fd_tol} vs differences)</p>` +
+      ` on ${r.examples} examples (relative differences; tolerances ` +
+      `${r.autodiff_tol.toExponential(0)} vs jax.grad, ${r.fd_tol.toExponential(0)} vs finite differences)</p>` +
       (r.note ? `<p class="hint">${r.note}</p>` : "") +
       `<table id="gradcheck-table"><thead><tr><th>leaf</th><th>shape</th><th>vs jax.grad</th>` +
       `<th>vs finite diff.</th><th></th></tr></thead><tbody>${rows}</tbody></table>`;
