@@ -10,8 +10,13 @@
   returns the root folder holding ``<name>/``. Without the data the tests are
   skipped *with a reason* (shown by ``-ra``), unless ``JAXNET_REQUIRE_DATA=1``
   (set by ``.ci/run``), where a missing dataset fails.
+- The suite runs on several processes (pytest-xdist, ``-n`` in pyproject.toml). A
+  test marked ``exclusive`` (one that measures a latency: a stop within ~1 s, a
+  download cut off in time) has the machine to itself: ``_machine_share`` below
+  holds a shared lock around every other test and an exclusive one around it.
 """
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -61,3 +66,29 @@ def data_root() -> Path:
 def autompg_root() -> Path:
     """Root holding autompg/cars.json."""
     return _dataset_root("autompg")
+
+
+@pytest.fixture(autouse=True)
+def _machine_share(request, tmp_path_factory):
+    """A readers-writer lock over the xdist workers: an ``exclusive`` test waits
+    for the running tests to end and runs alone; the others run side by side.
+
+    A turnstile lock gives the writer priority: while an exclusive test waits
+    for the share, no new test takes one, so it cannot be starved.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield  # one process: every test has the machine to itself
+        return
+    root = tmp_path_factory.getbasetemp().parent  # shared by the workers
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    gate_path, share_path = root / "turnstile.lock", root / "share.lock"
+    with open(gate_path, "a") as gate, open(share_path, "a") as share:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(share, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(share, fcntl.LOCK_UN)

@@ -21,6 +21,8 @@ import pytest
 from experiments import regression
 from jaxnet import strict_json
 
+pytestmark = pytest.mark.exclusive  # every test here times a stop
+
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT_S = 1.5  # the stop promise: signal -> stopped, and signal -> exit
 

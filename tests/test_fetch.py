@@ -301,6 +301,7 @@ def test_the_real_files_have_the_recorded_sizes(data_root, autompg_root):
             assert (root / name / filename).stat().st_size == size
 
 
+@pytest.mark.exclusive
 def test_an_endless_body_is_cut_at_the_known_size(hostile, tmp_path):
     start = time.monotonic()
     with pytest.raises(FetchError, match=f"more than the expected {len(TOY)} bytes"):
@@ -317,6 +318,7 @@ def test_a_short_body_is_refused(hostile, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize("mode", ["trickle", "hang"])
 def test_a_stalled_source_is_abandoned(hostile, tmp_path, mode):
     # trickle waits 0.2 s between bytes, hang forever: both exceed a 0.1 s stall
@@ -327,6 +329,7 @@ def test_a_stalled_source_is_abandoned(hostile, tmp_path, mode):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.exclusive
 def test_a_slow_source_hits_the_deadline(hostile, tmp_path):
     # one byte per 0.02 s never stalls for 1 s, but 1080 bytes need ~22 s
     start = time.monotonic()
@@ -395,6 +398,7 @@ def test_bad_time_limits_on_the_command_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.exclusive
 def test_ctrl_c_mid_transfer_leaves_nothing(hostile, tmp_path):
     cache = tmp_path / "cache"
     args = ["fetch", "autompg", "--from", f"{hostile}/trickle/", "--cache", str(cache)]

@@ -65,6 +65,7 @@ def final_state(run_dir: Path):
     return params, info
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
 )
@@ -261,6 +262,7 @@ def test_missing_data_is_one_clean_message_and_no_folder(tmp_path):
         assert not out.exists(), module
 
 
+@pytest.mark.exclusive
 def test_a_second_ctrl_c_exits_at_once_and_leaves_a_readable_checkpoint(
     data_root, tmp_path
 ):

@@ -98,6 +98,7 @@ CASES = {
 }
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize("case", list(CASES))
 def test_ctrl_c_stops_and_exits_within_the_bound(data_root, tmp_path, case):
     module, args = CASES[case]

@@ -10,15 +10,28 @@ files or missing, and bad flags. The assertions are the README's promise:
 exit status != 0, stderr is exactly one non-empty line starting with
 "error:", no "Traceback", and a word naming what is wrong. A checkpoint that
 is refused is also left exactly as it was (nothing trained, nothing written).
+
+The run every case breaks is made by a real subprocess, and so is the --debug
+case; the ~60 mistakes themselves run the experiment's own entry point
+(``common.run_cli(module.main)`` with ``sys.argv`` set, which is what ``python -m``
+runs) in this process, with stdout, stderr and warnings captured as a terminal
+would show them: the same code path at a fraction of the cost of a new
+interpreter and a JAX import each.
 """
 
+import contextlib
+import importlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -28,7 +41,8 @@ CAT = ["--no-plots", "--no-progress"]
 BASE_FLAGS = ["--model", "deep", "--iterations", "3", *CAT]
 
 
-def experiment(module: str, *args, data=None, timeout=180):
+def subprocess_experiment(module: str, *args, data=None, timeout=180):
+    """``python -m experiments.<module> args`` in a new interpreter."""
     env = dict(os.environ)
     if data is not None:
         env["JAXNET_DATA"] = str(data)
@@ -38,11 +52,56 @@ def experiment(module: str, *args, data=None, timeout=180):
     )  # fmt: skip
 
 
+def experiment(module: str, *args, data=None) -> SimpleNamespace:
+    """What ``python -m experiments.<module> args`` prints and returns, run in
+    this process: the module's ``run_cli(main)`` with ``sys.argv`` set.
+
+    Returns an object with ``returncode``, ``stdout`` and ``stderr`` like
+    ``subprocess.run``'s: ``sys.exit("error: ...")`` is written to stderr with
+    status 1, as the interpreter does, and each warning is written to stderr as
+    Python's default filter would show it (so a warning breaks "one line").
+    """
+    from experiments import common
+
+    main = importlib.import_module(f"experiments.{module}").main
+    argv = [f"experiments/{module}.py", *map(str, args)]
+    env = {} if data is None else {"JAXNET_DATA": str(data)}
+    out, err = io.StringIO(), io.StringIO()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        err.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    def exit_now(code: int):
+        raise SystemExit(code)  # not os._exit: this process is the test's
+
+    with (
+        mock.patch.object(sys, "argv", argv),
+        mock.patch.dict(os.environ, env),
+        mock.patch.object(common, "exit_at_once", exit_now),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        try:
+            common.run_cli(main)
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    if isinstance(code, str):
+        err.write(code + "\n")
+        code = 1
+    return SimpleNamespace(
+        returncode=code or 0, stdout=out.getvalue(), stderr=err.getvalue()
+    )
+
+
 @pytest.fixture(scope="module")
 def base(data_root, tmp_path_factory) -> Path:
     """A finished 3-iteration run of the deep cat model, plus a small PNG."""
     root = tmp_path_factory.mktemp("user_errors")
-    done = experiment(
+    done = subprocess_experiment(
         "cat_classifier", *BASE_FLAGS, "--out", root / "run", data=data_root
     )
     assert done.returncode == 0, done.stderr
@@ -448,9 +507,23 @@ def test_debug_shows_the_traceback(base, data_root, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(base / "run", run)
     rewrite(run / "deep.npz", set_meta(iterations_done=2))
-    done = experiment("cat_classifier", "--resume", run, "--debug", data=data_root)
+    done = subprocess_experiment(
+        "cat_classifier", "--resume", run, "--debug", data=data_root
+    )
     assert done.returncode != 0
     assert "Traceback" in done.stderr and "CheckpointError" in done.stderr
+
+
+def test_in_process_runs_print_what_a_new_interpreter_prints(base, data_root, tmp_path):
+    """The in-process runner is faithful: same status and stderr as python -m."""
+    run = tmp_path / "run"
+    shutil.copytree(base / "run", run)
+    rewrite(run / "deep.npz", set_meta(iterations_done=2))
+    args = ("cat_classifier", "--resume", run)
+    real = subprocess_experiment(*args, data=data_root)
+    here = experiment(*args, data=data_root)
+    assert (here.returncode, here.stderr) == (real.returncode, real.stderr)
+    assert real.returncode == 1 and real.stderr.startswith("error:")
 
 
 def test_an_unexpected_exception_names_itself_and_debug(monkeypatch, capsys):
