@@ -382,36 +382,38 @@ def test_the_server_binds_127_0_0_1_and_a_busy_port_is_one_line():
         sock.close()
 
 
-def test_ctrl_c_stops_the_server_within_a_second_while_it_trains(tmp_path):
+@pytest.mark.exclusive
+def test_ctrl_c_stops_the_server_within_a_second_while_it_trains():
     """The command line: the URL on 127.0.0.1 is printed, a page's event
     stream is open and a run trains; SIGINT ends the process within 1 s."""
     import httpx
 
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "experiments.playground", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("jaxnet playground at http://127.0.0.1:"), line
-        url = line.split()[3]
-        with httpx.Client(base_url=url, timeout=30) as http:
-            sid = http.post("/api/session").json()["session"]
-            settings = {**SMALL, "iterations": 10**6}
-            http.post(f"/api/configure?session={sid}", json=settings)
-            http.post(f"/api/control?session={sid}", json={"action": "start"})
-            with http.stream("GET", f"/api/events?session={sid}") as stream:
-                for text in stream.iter_lines():
-                    if '"status": "running"' in text:
-                        break
-                start = time.monotonic()
-                proc.send_signal(signal.SIGINT)
-                proc.wait(timeout=10)
-                elapsed = time.monotonic() - start
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    ) as proc:  # fmt: skip
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("jaxnet playground at http://127.0.0.1:"), line
+            url = line.split()[3]
+            with httpx.Client(base_url=url, timeout=30) as http:
+                sid = http.post("/api/session").json()["session"]
+                settings = {**SMALL, "iterations": 10**6}
+                http.post(f"/api/configure?session={sid}", json=settings)
+                http.post(f"/api/control?session={sid}", json={"action": "start"})
+                with http.stream("GET", f"/api/events?session={sid}") as stream:
+                    for text in stream.iter_lines():
+                        if '"status": "running"' in text:
+                            break
+                    start = time.monotonic()
+                    proc.send_signal(signal.SIGINT)
+                    proc.wait(timeout=10)
+                    elapsed = time.monotonic() - start
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        output = proc.stdout.read()
     assert elapsed < 1.0, f"the server took {elapsed:.2f} s to stop"
     assert proc.returncode == 130
-    assert "Traceback" not in proc.stdout.read()
+    assert "Traceback" not in output

@@ -83,6 +83,25 @@ class Run:
         self.done = 0  # iterations (epochs) done
         self.costs = np.zeros((0,), np.float32)
         self.message = ""
+        self._gradcheck = None
+
+    def gradcheck_functions(self):
+        """(J, the hand-written gradient) of params, jitted once per run, in
+        float64 on the first GRADCHECK_EXAMPLES training examples, no dropout
+        (the check needs a deterministic J); the same function objects each
+        time, so the check's finite-difference program compiles once too."""
+        if self._gradcheck is None:
+            f64 = jnp.float64
+            X = jnp.asarray(self.X_train[:, :GRADCHECK_EXAMPLES], f64)
+            Y = jnp.asarray(self.Y_train[:, :GRADCHECK_EXAMPLES], f64)
+            s, acts = self.settings, self.activations
+            lambd = s.lambd if s.lambd else None
+            cost = jax.jit(lambda p: model_cost(p, X, Y, acts, lambd=lambd))
+            grads = jax.jit(
+                lambda p: model_value_and_grads(p, X, Y, acts, lambd=lambd)[1]
+            )
+            self._gradcheck = (cost, grads)
+        return self._gradcheck
 
     @property
     def current_params(self):
@@ -357,21 +376,11 @@ class Session:
         run = self._need_run()
         with self.lock:
             params = run.current_params
-        s = run.settings
-        to64 = lambda x: jnp.asarray(x, jnp.float64)  # noqa: E731
-        params = jax.tree.map(to64, params)
-        X = to64(run.X_train[:, :GRADCHECK_EXAMPLES])
-        Y = to64(run.Y_train[:, :GRADCHECK_EXAMPLES])
-        lambd = s.lambd if s.lambd else None
-        acts = run.activations
+        cost, grads = run.gradcheck_functions()
+        params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
         size = sum(int(np.size(x)) for x in jax.tree.leaves(params))
         fd = size <= GRADCHECK_FD_PARAMS
-        result = check_gradients(
-            lambda p: model_cost(p, X, Y, acts, lambd=lambd),
-            params,
-            lambda p: model_value_and_grads(p, X, Y, acts, lambd=lambd)[1],
-            finite_differences=fd,
-        )
+        result = check_gradients(cost, params, grads, finite_differences=fd)
         rows = [
             {"leaf": leaf.path, "shape": list(leaf.shape),
              "vs_autodiff": leaf.autodiff_error,
@@ -388,7 +397,7 @@ class Session:
             "rows": rows,
             "autodiff_tol": result.autodiff_tol,
             "fd_tol": result.fd_tol,
-            "examples": int(X.shape[1]),
+            "examples": min(GRADCHECK_EXAMPLES, int(run.X_train.shape[1])),
             "iteration": run.done,
             "note": note,
             "text": str(result),
