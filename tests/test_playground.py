@@ -244,6 +244,16 @@ def test_layer_readings_come_from_jaxnet_health(client):
     assert state(client, sid)["hints"] == []
 
 
+def test_a_diverging_run_stops_with_the_drivers_message(client):
+    sid = new_session(client)
+    configure(client, sid, **SMALL, learning_rate=1000)
+    act(client, sid, "start")
+    latest = wait_for(client, sid)
+    assert latest["status"] == "diverged"
+    assert "Lower the learning rate" in latest["message"]
+    assert configure(client, sid, **SMALL).status_code == 200  # and goes on
+
+
 def test_pause_step_and_resume_continue_one_run(client):
     sid = new_session(client)
     configure(client, sid, **{**SMALL, "iterations": 1_000_000})
