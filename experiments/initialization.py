@@ -292,7 +292,8 @@ def plot_costs(path, curves: dict, settings: dict) -> None:
             if len(c) == 1:
                 label += ", diverged at once"
             ax.plot(np.arange(len(c)), c, lw=1.3, ls=STYLES.get(init, "-"),
-                    label=label, marker="o" if len(c) == 1 else None)  # fmt: skip
+                    label=label, marker="o" if len(c) == 1 else None,
+                    zorder=3 if init == "zeros" else 2)  # fmt: skip
         s = settings[network]
         ax.axhline(LEVEL, color="k", lw=0.8, ls=":")
         ax.set(yscale="log", xlabel="iteration", ylabel="cost J")

@@ -146,7 +146,7 @@ def test_study_writes_the_grid_and_a_gif_of_snapshots(tmp_path):
 
 def test_course_init_needs_float64(capsys):
     with pytest.raises(SystemExit) as info:
-        planar.main(["--course-init"])
+        planar.main(["--course-init", "--dtype", "float32"])
     assert info.value.code == 2
     assert "--dtype float64" in capsys.readouterr().err
 
