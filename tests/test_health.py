@@ -175,3 +175,101 @@ def test_large_update_hint_skips_the_first_point_and_says_from_when():
     (said,) = hints(stacked, ACTS, iterations=[0, 100])
     assert said.startswith("updates too large in layer(s) [3] at 1 of 2")
     assert "from iteration 100" in said and "3 times" in said
+
+
+# --- recorded inside the compiled run (jaxnet.driver) ---------------------
+
+ACTS3 = ("relu", "tanh", "sigmoid")
+
+
+def _data(key, dtype=jnp.float64):
+    X = jax.random.normal(key, (6, 24), dtype)
+    return X, (X[:1] + X[1:2] > 0).astype(dtype)
+
+
+def _leaves_equal(a, b) -> bool:
+    def raw(x):  # typed PRNG keys compare through their data
+        return (
+            jax.random.key_data(x)
+            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+            else x
+        )
+
+    return all(
+        np.array_equal(raw(x), raw(y))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+@pytest.mark.parametrize("batch_size", [None, 10])
+def test_recording_changes_no_number_and_reads_the_printed_points(key, batch_size):
+    from jaxnet.runner import train_loop
+
+    X, Y = _data(key, jnp.float32)  # the float32 path users get
+    params = init_params(key, [6, 5, 4, 1], method="he", dtype=jnp.float32)
+    kw = dict(
+        activations=ACTS3, num_iterations=13, learning_rate=0.1, print_every=None,
+        progress=False, batch_size=batch_size, first_layer="dense",
+    )  # fmt: skip
+    plain = train_loop(params, X, Y, **kw)
+    watched = train_loop(params, X, Y, health_every=5, **kw)
+    assert plain.health is None
+    np.testing.assert_array_equal(watched.costs, plain.costs)  # bit for bit
+    assert _leaves_equal(watched.state, plain.state)
+    np.testing.assert_array_equal(watched.health_iterations, [0, 5, 10, 12])
+    assert watched.health.grad_norm.shape == (4, 3)
+    if batch_size is None:  # point 0: the start params, their gradient, alpha dW
+        _, grads = model_value_and_grads(params, X, Y, ACTS3)
+        _, caches = model_forward(params, X, ACTS3)
+        want = layer_health(params, grads, caches, ACTS3, learning_rate=0.1)
+        for got, expected in zip(watched.health, want, strict=True):
+            # float32, the same formulas compiled in another program: 1e-5
+            np.testing.assert_allclose(got[0], expected, rtol=1e-5, atol=1e-7)
+
+
+def test_the_wide_gram_path_reads_what_the_dense_path_reads(key):
+    from jaxnet.runner import train_loop
+
+    X, Y = _data(key)
+    params = init_params(key, [6, 5, 4, 1], method="he", dtype=jnp.float64)
+    kw = dict(
+        activations=("tanh", "relu", "sigmoid"), num_iterations=9, lambd=0.3,
+        learning_rate=0.1, print_every=None, progress=False, health_every=4,
+    )  # fmt: skip
+    dense = train_loop(params, X, Y, first_layer="dense", **kw)
+    gram = train_loop(params, X, Y, first_layer="gram", **kw)
+    np.testing.assert_array_equal(gram.health_iterations, [0, 4, 8])
+    for got, want in zip(gram.health, dense.health, strict=True):
+        # float64; G-based norms round to ~1e-16 of their terms, and the two
+        # trajectories differ by rounding: 1e-9 relative is far above both.
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_zero_init_run_records_symmetric_units_and_the_hint_says_so(key):
+    from jaxnet.runner import train_loop
+
+    X, Y = _data(key)
+    params = init_params(key, [6, 4, 1], method="zeros", dtype=jnp.float64)
+    result = train_loop(
+        params, X, Y, activations=("tanh", "sigmoid"), num_iterations=5,
+        learning_rate=0.5, print_every=None, progress=False, health_every=2,
+    )  # fmt: skip
+    np.testing.assert_array_equal(result.health.symmetric[:, 0], [True] * 3)
+    np.testing.assert_array_equal(result.health.update_ratio[0], [NA, NA])  # W = 0
+    (said,) = hints(result.health, ("tanh", "sigmoid"), result.health_iterations)
+    assert said.startswith("symmetric hidden units in layer(s) [1] at 3 of 3")
+
+
+def test_a_diverged_run_keeps_only_the_points_of_its_kept_iterations(key):
+    from jaxnet.runner import train_loop
+
+    X, Y = _data(key)
+    params = init_params(key, [6, 8, 1], method="he", dtype=jnp.float64)
+    result = train_loop(
+        params, X * 100, Y, activations=("relu", "sigmoid"), num_iterations=60,
+        learning_rate=50.0, print_every=None, progress=False, health_every=1,
+    )  # fmt: skip
+    assert result.diverged
+    np.testing.assert_array_equal(
+        result.health_iterations, np.arange(result.iterations_done)
+    )
