@@ -213,7 +213,11 @@ def start_epoch(state: TrainState) -> TrainState:
 
 
 def make_minibatch_chunk(
-    step: Callable, batch_size: int, take: Callable = take_columns, mesh=None
+    step: Callable,
+    batch_size: int,
+    take: Callable = take_columns,
+    mesh=None,
+    observe: Callable | None = None,
 ) -> Callable:
     """Minibatch epochs run step by step: ``run(state, X, Y, position, num_steps,
     capacity) -> (state, costs (capacity,))``.
@@ -228,10 +232,17 @@ def make_minibatch_chunk(
     costs weighted by batch size (sum cost * m_b / m, summed one batch after
     the other), is written when its last batch is done.
 
+    With ``observe(state, index, when) -> record`` (a pytree; the driver's
+    health readings), it is called after every step with the state, the
+    number of epochs completed before this one in the chunk and whether the
+    step ended its epoch; the record of each epoch's last step is kept at the
+    epoch's index, as its cost is, and the run returns the records too.
+
     Returns:
         The state after ``num_steps`` (traced, <= capacity) steps and a buffer
         whose first entries are the costs of the epochs completed in the chunk
-        (the rest NaN); the epoch.step it leaves is unbatched.
+        (the rest NaN); the epoch.step it leaves is unbatched. With
+        ``observe``: also the records, each leaf (capacity, ...).
     """
     batch_size = check_count("batch_size", batch_size)
 
@@ -266,7 +277,7 @@ def make_minibatch_chunk(
             return inner._replace(key=key), epoch._replace(key=perm_key), perm
 
         def body(i, carry):
-            inner, epoch, perm, costs, count = carry
+            inner, epoch, perm, costs, count, records = carry
             pos = (position + i) % per_epoch
             inner, epoch, perm = jax.lax.cond(
                 pos == 0, new_epoch, lambda *a: a, inner, epoch, perm
@@ -287,12 +298,19 @@ def make_minibatch_chunk(
                 epoch.key,
                 jnp.where(end, jnp.zeros_like(total), total),
             )
-            return inner, epoch, perm, costs, count + end.astype(jnp.int32)
+            if observe is not None:
+                records = _record(records, count, observe(inner, count, end), end)
+            return inner, epoch, perm, costs, count + end.astype(jnp.int32), records
 
         costs = jnp.full((capacity,), jnp.nan, dtype)
-        start = (inner, epoch, perm, costs, jnp.int32(0))
-        inner, epoch, _, costs, _ = jax.lax.fori_loop(0, num_steps, body, start)
-        return inner._replace(epoch=epoch), costs
+        records = _records(observe, inner, capacity)
+        start = (inner, epoch, perm, costs, jnp.int32(0), records)
+        inner, epoch, _, costs, _, records = jax.lax.fori_loop(
+            0, num_steps, body, start
+        )
+        if observe is None:
+            return inner._replace(epoch=epoch), costs
+        return inner._replace(epoch=epoch), costs, records
 
     return run
 
@@ -304,6 +322,7 @@ def iteration(
     take: Callable = take_columns,
     *,
     chunk: bool = False,
+    observe: Callable | None = None,
 ) -> Callable:
     """One iteration, ``(state, X, Y) -> (state, cost)``: a step, or an epoch.
 
@@ -311,7 +330,8 @@ def iteration(
     ``make_epoch_step`` (``jaxnet.wide`` passes its own). With ``chunk``: the
     driver's chunk of steps instead, ``run(state, X, Y, position, num_steps,
     capacity) -> (state, costs (capacity,))`` (``run_up_to`` of the step, or
-    ``make_minibatch_chunk``: epochs step by step).
+    ``make_minibatch_chunk``: epochs step by step); with ``observe`` (see
+    those two) the chunk returns (state, costs, records).
     """
     step = gradient_step(config, gradients)
 
@@ -321,11 +341,11 @@ def iteration(
     if config.batch_size is None:
         if chunk:
             return lambda state, X, Y, position, n, capacity: run_up_to(
-                one, state, X, Y, n, capacity
+                one, state, X, Y, n, capacity, observe
             )
         return one
     if chunk:
-        return make_minibatch_chunk(one, config.batch_size, take, config.mesh)
+        return make_minibatch_chunk(one, config.batch_size, take, config.mesh, observe)
     return make_epoch_step(one, config.batch_size, take, config.mesh)
 
 
@@ -338,19 +358,55 @@ def run_steps(step: Callable, state: TrainState, X, Y, num_steps: int):
     return jax.lax.scan(lambda s, _: step(s, X, Y), state, None, length=num_steps)
 
 
-def run_up_to(step: Callable, state: TrainState, X, Y, num_steps, capacity: int):
+def run_up_to(
+    step: Callable,
+    state: TrainState,
+    X,
+    Y,
+    num_steps,
+    capacity: int,
+    observe: Callable | None = None,
+):
     """Apply ``step`` num_steps (traced, <= capacity) times; one program for all.
+
+    With ``observe(state, index, when) -> record`` (a pytree; the driver's
+    health readings) it is called before every step with the state the step
+    starts from, the step's index in the chunk and True; record i is kept.
 
     Returns:
         The final state and a cost buffer (capacity,) whose first num_steps
-        entries are the costs (the rest NaN).
+        entries are the costs (the rest NaN); with ``observe`` also the records,
+        each leaf (capacity, ...).
     """
     dtype = jax.tree.leaves(state.params)[0].dtype
 
     def body(i, carry):
-        state, costs = carry
+        state, costs, records = carry
+        if observe is not None:
+            records = _record(records, i, observe(state, i, jnp.bool_(True)))
         state, cost = step(state, X, Y)
-        return state, costs.at[i].set(cost.astype(dtype))
+        return state, costs.at[i].set(cost.astype(dtype)), records
 
     costs = jnp.full((capacity,), jnp.nan, dtype)
-    return jax.lax.fori_loop(0, num_steps, body, (state, costs))
+    records = _records(observe, state, capacity)
+    state, costs, records = jax.lax.fori_loop(
+        0, num_steps, body, (state, costs, records)
+    )
+    return (state, costs) if observe is None else (state, costs, records)
+
+
+def _records(observe: Callable | None, state: TrainState, capacity: int):
+    """A zero buffer for ``capacity`` records of ``observe`` (None without)."""
+    if observe is None:
+        return None
+    shapes = jax.eval_shape(observe, state, jnp.int32(0), jnp.bool_(True))
+    return jax.tree.map(lambda s: jnp.zeros((capacity, *s.shape), s.dtype), shapes)
+
+
+def _record(records, index, record, keep=True):
+    """``records`` with entry ``index`` set to ``record`` where ``keep``."""
+    return jax.tree.map(
+        lambda buf, r: buf.at[index].set(jnp.where(keep, r, buf[index])),
+        records,
+        record,
+    )
