@@ -31,24 +31,31 @@ and He reach J < 0.3 on every network.
     python -m experiments.initialization --networks flower --iterations 2000
 
 The run folder (--out) gets metrics.json (a table, every model's cost curve,
-the hidden-row spreads) and costs.png.
+the hidden-row spreads, the training-health readings and their hints, recorded
+inside the compiled sweep at ~50 points), costs.png and health-<network>.png
+(one row per initialization: dead ReLU units, saturated tanh units, ||dW[l]||,
+||W[l]||, the update ratio, symmetric units; one line per layer).
 """
 
 import argparse
 import time
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments import cli, common, records
+from experiments.health_plot import health_record, plot_health
 from jaxnet.data import load_catvnoncat, planar_flower
+from jaxnet.health import Health
 from jaxnet.params import init_params
 from jaxnet.runner import cost_checkpoints, train_loop
 from jaxnet.sweep import sweep, unstack
 
 NAME = "initialization"
 LEVEL = 0.3  # "iterations to J < LEVEL" in the table
+HEALTH_POINTS = 50  # training-health readings recorded at ~this many iterations
 # The initializations compared (keys of jaxnet.params.INIT_SCALES) and how the
 # table names them.
 INITS = {
@@ -183,6 +190,7 @@ def run_network(name, setting, inits, data, args, dtype, stop) -> tuple[dict, li
         learning_rates=setting["learning_rate"], X_test=X_test, Y_test=Y_test,
         print_every=args.print_every or None, desc=name,
         progress=cli.show_progress(args), should_stop=stop,
+        health_every=max(1, setting["iterations"] // HEALTH_POINTS),
     )  # fmt: skip
 
     def rerun(i, n):  # one init alone, through the driver's stopping rules
@@ -208,6 +216,7 @@ def run_network(name, setting, inits, data, args, dtype, stop) -> tuple[dict, li
         one = unstack(trained, i)
         spread = row_spread(one)
         final = float(finals[i])
+        model_done = done if not stops[i] else stops[i]["iterations_done"]
         models[init] = {
             "network": name,
             "init": init,
@@ -216,7 +225,7 @@ def run_network(name, setting, inits, data, args, dtype, stop) -> tuple[dict, li
             "activations": list(activations),
             "learning_rate": setting["learning_rate"],
             "iterations": setting["iterations"],
-            "iterations_done": done if not stops[i] else stops[i]["iterations_done"],
+            "iterations_done": model_done,
             "finished": done == setting["iterations"] and stops[i] is None,
             "diverged": stops[i] is not None,
             "stopped": stops[i],
@@ -229,11 +238,25 @@ def run_network(name, setting, inits, data, args, dtype, stop) -> tuple[dict, li
             "hidden_rows": spread,
             "hidden_units_identical": all(s["spread"] == 0 for s in spread),
             "dead_units": records.dead_units(one, X, activations),
+            "health": model_health(result.run, i, model_done, activations),
             "costs": cost_checkpoints(kept[i], max(1, len(kept[i]) // 20)),
             "cost_curve": records.cost_curve(kept[i]),
             "seconds": seconds,
         }  # fmt: skip
     return models, kept
+
+
+def model_health(run, i: int, done: int, activations) -> dict | None:
+    """Model i's training-health record (``experiments.health_plot``), read
+    inside the sweep's compiled run; a stopped model's readings end where its
+    kept params are (iteration ``done``)."""
+    if run.health is None:
+        return None
+    its = np.asarray(run.health_iterations)
+    keep = its <= done
+    one = Health(*(np.asarray(leaf)[i][keep] for leaf in run.health))
+    return health_record(SimpleNamespace(health=one, health_iterations=its[keep]),
+                         activations)  # fmt: skip
 
 
 def _accuracy(fraction, m: int) -> dict | None:
@@ -316,11 +339,20 @@ def symmetry_lines(models: dict) -> list[str]:
             continue
         spread = max((s["spread"] for s in m["hidden_rows"]), default=0.0)
         size = max((s["size"] for s in m["hidden_rows"]), default=0.0)
-        lines.append(
+        line = (
             f"{m['network']}, W = 0 after {m['iterations_done']} iterations: "
             f"max |W[l][i,:] - W[l][0,:]| over hidden layers = {spread:.1e} "
             f"(max |W[l]| = {size:.1e})"
         )
+        health = m.get("health")
+        if health and health["iterations"]:
+            hidden = [row[:-1] for row in health["readings"]["symmetric"]]
+            points = sum(all(row) for row in hidden)
+            line += (
+                f"; health: every hidden layer symmetric at {points} of "
+                f"{len(hidden)} recorded points"
+            )
+        lines.append(line)
     return lines
 
 
@@ -364,6 +396,9 @@ def run(args, settings, loaded, dtype, run_dir, stop, start) -> dict:
     print(f"\n{table}\n")
     for line in symmetry:
         print(line)
+    for name, m in models.items():
+        for hint in (m.get("health") or {}).get("hints", []):
+            print(f"{name}: {hint}")
     print(f"{seconds:.1f} s total")
     metrics = {
         "config": {**vars(args), "settings": settings, "level": LEVEL,
@@ -380,6 +415,16 @@ def run(args, settings, loaded, dtype, run_dir, stop, start) -> dict:
         with stop.abortable():
             plot_costs(run_dir / "costs.png", curves, settings)
             metrics["plots"] = ["costs.png"]
+            for network in curves:
+                found = {
+                    m["label"]: m.get("health")
+                    for m in models.values()
+                    if m["network"] == network
+                }
+                name = f"health-{network}.png"
+                title = f"{network}: training health for each initialization"
+                if plot_health(run_dir / name, found, title):
+                    metrics["plots"].append(name)
     return common.finish_run(run_dir, metrics, stop)
 
 
