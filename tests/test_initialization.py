@@ -53,6 +53,28 @@ def test_zero_init_keeps_every_hidden_unit_identical(flower_run):
     assert any("W = 0" in line and "0.0e+00" in line for line in metrics["symmetry"])
 
 
+def test_health_is_read_inside_the_sweep(flower_run):
+    """The sweep's readings (jaxnet.health, recorded in the compiled chunks):
+    W = 0 is symmetric at every recorded point, with the lecture's hint; the
+    random starts never are."""
+    out, metrics = flower_run
+    zero = metrics["models"]["flower_shallow/zeros"]["health"]
+    its = zero["iterations"]
+    assert its[0] == 0 and its == sorted(its) and its[-1] <= 300 and len(its) > 40
+    assert all(row[0] for row in zero["readings"]["symmetric"])  # hidden layer 1
+    assert any("symmetric hidden units" in h for h in zero["hints"])
+    assert "symmetric at" in metrics["symmetry"][0]
+    for init in INITS[1:]:
+        health = metrics["models"][f"flower_shallow/{init}"]["health"]
+        assert health["iterations"] == its
+        assert not any(row[0] for row in health["readings"]["symmetric"])
+        assert not any("symmetric" in h for h in health["hints"])
+        # one tanh hidden layer: a saturation fraction, no dead-ReLU reading
+        assert all(0 <= row[0] <= 1 for row in health["readings"]["saturated"])
+        assert all(row[0] is None for row in health["readings"]["dead"])
+    assert (out / "health-flower_shallow.png").stat().st_size > 10_000
+
+
 def test_row_spread_sees_one_different_unit():
     params = init_params(jax.random.key(0), [3, 4, 1], "zeros", jnp.float64)
     assert initialization.row_spread(params)[0]["spread"] == 0.0
