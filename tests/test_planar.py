@@ -85,11 +85,14 @@ def test_snapshots_are_the_outputs_of_params_trained_that_far():
         out.snapshots[3], predict_proba(fitted, points, ACTS), rtol=0, atol=1e-12
     )
     np.testing.assert_allclose(out.costs[:40], fit_costs, rtol=0, atol=1e-12)
-    # The 5 iterations after the last snapshot are trained too.
-    trained, _ = jax.jit(jaxnet.trainer(ACTS, 45, learning_rate=1.2))(params, X, Y)
-    leaves = zip(jax.tree.leaves(out.params), jax.tree.leaves(trained), strict=True)
+    # The 5 iterations after the last snapshot are trained too (fit reuses
+    # its compiled chunk: no new program).
+    fitted, _ = jaxnet.fit(
+        params, X, Y, activations=ACTS, num_iterations=45, learning_rate=1.2
+    )
+    leaves = zip(jax.tree.leaves(out.params), jax.tree.leaves(fitted), strict=True)
     for a, b in leaves:
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
 
 def test_snapshot_trainer_refuses_a_bad_schedule_or_option():
@@ -116,34 +119,6 @@ def test_course_flower_reproduces_the_course(tmp_path):
     assert record["correct"] == 363 and pct == planar.COURSE_ACCURACY[3]
 
 
-def test_study_writes_the_grid_and_a_gif_of_snapshots(tmp_path):
-    out = tmp_path / "run"
-    metrics = planar.main(
-        ["--hidden-sizes", "1,3", "--iterations", "40", "--frames", "6",
-         "--animate", "3", "--out", str(out), "--no-progress"]
-    )  # fmt: skip
-    saved = json.loads((out / "metrics.json").read_text())
-    assert set(saved) >= {"config", "dataset", "models", "table"}
-    assert list(saved["models"]) == ["n_h=1", "n_h=3"]
-    for m in saved["models"].values():
-        assert m["iterations_done"] == 40 and m["train"]["total"] == 400
-        assert 0 <= m["train_accuracy"] <= 1
-    film = saved["animation"]
-    its = planar.film_iterations(40, 6).tolist()
-    assert film["iterations"] == its and its[0] == 0 and its[-1] == 40
-    assert film["max_param_difference_vs_grid"] < 1e-5  # the panel's network
-    assert film["train_accuracy"][-1] == pytest.approx(
-        100 * saved["models"]["n_h=3"]["train_accuracy"]
-    )
-    with Image.open(out / "boundary.gif") as gif:
-        assert gif.n_frames == len(its) == film["frames"]
-        assert gif.size == (4 * planar.GIF_DPI, 4 * planar.GIF_DPI)
-    assert (out / "boundary.gif").stat().st_size < 1_000_000
-    with Image.open(out / "boundaries.png") as png:
-        assert png.size[0] > 400
-    assert metrics["exit_code"] == 0
-
-
 def test_course_init_needs_float64(capsys):
     with pytest.raises(SystemExit) as info:
         planar.main(["--course-init", "--dtype", "float32"])
@@ -151,17 +126,39 @@ def test_course_init_needs_float64(capsys):
     assert "--dtype float64" in capsys.readouterr().err
 
 
-def test_command_line(tmp_path):
+def test_command_line_writes_the_grid_and_a_gif_of_snapshots(tmp_path):
+    """One real process: a size trained, its boundary grid and the film."""
     out = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.planar", "--hidden-sizes", "2",
-         "--iterations", "3", "--frames", "3", "--animate", "2", "--no-plots",
+        [sys.executable, "-m", "experiments.planar", "--hidden-sizes", "3",
+         "--iterations", "40", "--frames", "6", "--animate", "3",
          "--no-progress", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "| n_h |" in proc.stdout and f"run folder: {out}" in proc.stdout
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved["animation"]["iterations"] == planar.film_iterations(3, 3).tolist()
-    assert saved["animation"]["iterations"] == [0, 3]
-    assert not (out / "boundary.gif").exists()  # --no-plots
+    assert set(saved) >= {"config", "dataset", "models", "table", "animation"}
+    assert list(saved["models"]) == ["n_h=3"]
+    m = saved["models"]["n_h=3"]
+    assert m["iterations_done"] == 40 and m["train"]["total"] == 400
+    film = saved["animation"]
+    its = planar.film_iterations(40, 6).tolist()
+    assert film["iterations"] == its and its[0] == 0 and its[-1] == 40
+    # The film's network is the grid panel's (float64: to rounding).
+    assert film["max_param_difference_vs_grid"] < 1e-12
+    assert film["train_accuracy"][-1] == pytest.approx(100 * m["train_accuracy"])
+    with Image.open(out / "boundary.gif") as gif:
+        assert gif.n_frames == len(its) == film["frames"]
+        assert gif.size == (4 * planar.GIF_DPI, 4 * planar.GIF_DPI)
+    assert (out / "boundary.gif").stat().st_size < 1_000_000
+    with Image.open(out / "boundaries.png") as png:
+        assert png.size[0] > 300
+    assert saved["plots"] == ["boundaries.png", "boundary.gif"]
+
+
+def test_film_iterations():
+    assert planar.film_iterations(3, 3).tolist() == [0, 3]
+    its = planar.film_iterations(5000, 30)
+    assert len(its) == 30 and its[0] == 0 and its[1] == 10 and its[-1] == 5000
+    assert np.all(np.diff(its) > 0)
