@@ -10,8 +10,9 @@ alpha = 1.2 from W = randn * 0.01, b = 0, and reports the train accuracy:
 the run uses the course's own data (its generator's formula drawn from
 numpy's legacy seeded stream, seed 1) and initialization
 (``course_init_params``, seed 2), in float64; docs/planar.md compares the
-numbers (5 of 7 equal; 20 and 50 units differ by 2 of 400 points). Without it the flower is ``jaxnet.data.planar_flower`` (key 0) and
-each size's W is drawn from its own jax key. Test accuracy is measured on 400
+numbers (5 of 7 equal; 20 and 50 units differ by 2 of 400 points).
+Without it the flower is ``jaxnet.data.planar_flower`` (key 0) and each
+size's W is drawn from its own jax key. Test accuracy is measured on 400
 fresh flower points (``planar_flower``, key 1).
 
 Expected: one or two units draw (nearly) straight boundaries (~67 %); from
@@ -77,13 +78,13 @@ def build_parser():
     )
     p.add_argument(
         "--animate",
-        type=_size,
+        type=cli._count("animate"),
         default=4,
         help="hidden units of the network whose training boundary.gif shows",
     )
     p.add_argument(
         "--frames",
-        type=_size,
+        type=cli._count("frames"),
         default=30,
         help="snapshots in boundary.gif: iteration 0, then spread geometrically "
         "up to --iterations (fewer when they would repeat)",
@@ -92,12 +93,15 @@ def build_parser():
 
 
 def _size(text: str) -> int:
+    """A hidden size: a positive integer."""
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"expected a positive integer; got {text!r}") from None
+        raise ValueError(
+            f"hidden sizes must be positive integers; got {text!r}"
+        ) from None
     if value < 1:
-        raise ValueError(f"expected a positive integer; got {value}")
+        raise ValueError(f"hidden sizes must be positive integers; got {value}")
     return value
 
 
