@@ -33,6 +33,7 @@ compiled run takes itself (``jaxnet.decision.snapshot_trainer``).
 """
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -201,6 +202,27 @@ def film_iterations(num_iterations: int, frames: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], np.round(later).astype(np.int64)]))
 
 
+def in_background(fn, *args):
+    """fn(*args) in a helper thread, the main thread waiting in short joins, so
+    a Ctrl-C (``RunStop.abortable``) is handled at once even while one long
+    compiled call runs; the abandoned call ends with the process."""
+    box: dict = {}
+
+    def work():
+        try:
+            box["out"] = jax.block_until_ready(fn(*args))
+        except BaseException as e:  # noqa: BLE001 (re-raised in the main thread)
+            box["error"] = e
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.02)
+    if "error" in box:
+        raise box["error"]
+    return box["out"]
+
+
 def animate_run(args, data, dtype) -> dict:
     """The --animate network trained by ``snapshot_trainer``: its output on
     the GIF's grid and on the training points at ``film_iterations``, taken
@@ -214,7 +236,7 @@ def animate_run(args, data, dtype) -> dict:
             ACTIVATIONS, args.iterations, its, learning_rate=args.learning_rate
         )
     )
-    out = run(initial_params(args.animate, args, dtype), X, Y, points)
+    out = in_background(run, initial_params(args.animate, args, dtype), X, Y, points)
     snaps = np.asarray(out.snapshots)[:, 0, :]  # (S, p)
     p = g.points.shape[1]
     labels = np.asarray(Y)[0] > 0.5
@@ -377,6 +399,7 @@ def run(args, data, about, dtype, run_dir, stop, start) -> dict:
     }
     film = None
     if not stop():
+        stop.phase = "animation"
         with stop.abortable():
             film = animate_run(args, data, dtype)
             metrics["animation"] = {
