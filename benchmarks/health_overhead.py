@@ -51,11 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_seconds(run, n: int, health_every) -> float:
-    """``train_seconds`` of one driven run (chunks sized by time, as
-    experiments run)."""
+    """``train_seconds`` of one driven run as one compiled chunk: the compiled
+    steps alone, without the host's per-chunk work (timing, progress)."""
     result = drive(
         run.config, run.state, run.hp, run.data, run.Y,
-        num_iterations=n, health_every=health_every,
+        num_iterations=n, health_every=health_every, single_chunk=True,
     )  # fmt: skip
     return result.train_seconds
 

@@ -76,7 +76,7 @@ from jaxnet.health import Health
 from jaxnet.health_probe import PROBES
 from jaxnet.hyperparams import Hyperparams, TrainConfig, check_count
 from jaxnet.params import Params
-from jaxnet.steps import TrainState, start_epoch, steps_per_iteration
+from jaxnet.steps import Observer, TrainState, start_epoch, steps_per_iteration
 from jaxnet.stopping import first_bad, roll_back
 from jaxnet.wide import FIRST_LAYERS, Carried
 
@@ -181,25 +181,19 @@ def chunk_program(
     return jax.jit(program)
 
 
-def _observer(config: TrainConfig, hp, data, Y, marks) -> Callable:
-    """``observe(state, index, when) -> Health`` for the chunk loops: the
-    readings where ``when`` and iteration marks[0] + index is a recorded point
-    (a multiple of marks[1], or marks[2], the last), else zeros. The condition
-    is unbatched in a sweep, so it stays a branch: the probe runs only there."""
-    probe = PROBES[config.first_layer](config, hp)
+def _observer(config: TrainConfig, hp, data, Y, marks) -> Observer:
+    """The chunk loops' ``steps.Observer``: the form's health probe, and
+    recorded points at the iterations marks[0] + k that are a multiple of
+    marks[1] or the last one, marks[2]. The probe's data-only work runs here,
+    outside the loops."""
+    start, every, last = marks[0], marks[1], marks[2]
 
-    def observe(state, index, when):
-        i = marks[0] + index
-        point = when & ((i % marks[1] == 0) | (i == marks[2]))
-        strip = state._replace(epoch=None)  # (the probe reads params and moments)
-        shapes = jax.eval_shape(probe, strip, data, Y)
+    def next_point(k):
+        i = start + k
+        multiple = (i + every - 1) // every * every
+        return jnp.where(i <= last, jnp.minimum(multiple, last), multiple) - start
 
-        def blank(state):
-            return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-        return jax.lax.cond(point, lambda st: probe(st, data, Y), blank, strip)
-
-    return observe
+    return Observer(PROBES[config.first_layer](config, hp, data, Y), next_point)
 
 
 @functools.cache

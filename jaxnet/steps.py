@@ -217,7 +217,7 @@ def make_minibatch_chunk(
     batch_size: int,
     take: Callable = take_columns,
     mesh=None,
-    observe: Callable | None = None,
+    observe: "Observer | None" = None,
 ) -> Callable:
     """Minibatch epochs run step by step: ``run(state, X, Y, position, num_steps,
     capacity) -> (state, costs (capacity,))``.
@@ -232,11 +232,10 @@ def make_minibatch_chunk(
     costs weighted by batch size (sum cost * m_b / m, summed one batch after
     the other), is written when its last batch is done.
 
-    With ``observe(state, index, when) -> record`` (a pytree; the driver's
-    health readings), it is called after every step with the state, the
-    number of epochs completed before this one in the chunk and whether the
-    step ended its epoch; the record of each epoch's last step is kept at the
-    epoch's index, as its cost is, and the run returns the records too.
+    With an ``Observer`` the steps run in segments, each up to the end of the
+    next recorded epoch, and the state that ends a recorded epoch is probed
+    and kept at the epoch's index, as its cost is; the run returns the records
+    too. The steps and their order are the same.
 
     Returns:
         The state after ``num_steps`` (traced, <= capacity) steps and a buffer
@@ -277,7 +276,7 @@ def make_minibatch_chunk(
             return inner._replace(key=key), epoch._replace(key=perm_key), perm
 
         def body(i, carry):
-            inner, epoch, perm, costs, count, records = carry
+            inner, epoch, perm, costs, count = carry
             pos = (position + i) % per_epoch
             inner, epoch, perm = jax.lax.cond(
                 pos == 0, new_epoch, lambda *a: a, inner, epoch, perm
@@ -298,18 +297,29 @@ def make_minibatch_chunk(
                 epoch.key,
                 jnp.where(end, jnp.zeros_like(total), total),
             )
-            if observe is not None:
-                records = _record(records, count, observe(inner, count, end), end)
-            return inner, epoch, perm, costs, count + end.astype(jnp.int32), records
+            return inner, epoch, perm, costs, count + end.astype(jnp.int32)
 
         costs = jnp.full((capacity,), jnp.nan, dtype)
-        records = _records(observe, inner, capacity)
-        start = (inner, epoch, perm, costs, jnp.int32(0), records)
-        inner, epoch, _, costs, _, records = jax.lax.fori_loop(
-            0, num_steps, body, start
-        )
+        start = (inner, epoch, perm, costs, jnp.int32(0))
         if observe is None:
+            inner, epoch, _, costs, _ = jax.lax.fori_loop(0, num_steps, body, start)
             return inner._replace(epoch=epoch), costs
+
+        def segment(carry):
+            """Steps i .. up to the end of the next recorded epoch kp (epochs
+            counted in the chunk), then its reading if it was reached."""
+            loop, records, i = carry
+            kp = observe.next_point((position + i) // per_epoch)
+            stop = (kp + 1) * per_epoch - position  # the step after kp's last
+            end = jnp.minimum(stop, num_steps)
+            loop = jax.lax.fori_loop(i, end, body, loop)
+            records = _probed(observe, records, kp, loop[0], end == stop)
+            return loop, records, end
+
+        records = _records(observe, inner, capacity)
+        carry = (start, records, jnp.int32(0))
+        carry = jax.lax.while_loop(lambda c: c[2] < num_steps, segment, carry)
+        (inner, epoch, _, costs, _), records, _ = carry
         return inner._replace(epoch=epoch), costs, records
 
     return run
@@ -322,7 +332,7 @@ def iteration(
     take: Callable = take_columns,
     *,
     chunk: bool = False,
-    observe: Callable | None = None,
+    observe: "Observer | None" = None,
 ) -> Callable:
     """One iteration, ``(state, X, Y) -> (state, cost)``: a step, or an epoch.
 
@@ -365,13 +375,14 @@ def run_up_to(
     Y,
     num_steps,
     capacity: int,
-    observe: Callable | None = None,
+    observe: "Observer | None" = None,
 ):
     """Apply ``step`` num_steps (traced, <= capacity) times; one program for all.
 
-    With ``observe(state, index, when) -> record`` (a pytree; the driver's
-    health readings) it is called before every step with the state the step
-    starts from, the step's index in the chunk and True; record i is kept.
+    With an ``Observer`` the steps run in segments from one recorded point to
+    the next, and the state that starts a recorded iteration is probed and
+    kept at its index (records[i]: before step i, as costs[i]); the steps and
+    their order are the same.
 
     Returns:
         The final state and a cost buffer (capacity,) whose first num_steps
@@ -381,30 +392,57 @@ def run_up_to(
     dtype = jax.tree.leaves(state.params)[0].dtype
 
     def body(i, carry):
-        state, costs, records = carry
-        if observe is not None:
-            records = _record(records, i, observe(state, i, jnp.bool_(True)))
+        state, costs = carry
         state, cost = step(state, X, Y)
-        return state, costs.at[i].set(cost.astype(dtype)), records
+        return state, costs.at[i].set(cost.astype(dtype))
 
     costs = jnp.full((capacity,), jnp.nan, dtype)
-    records = _records(observe, state, capacity)
-    state, costs, records = jax.lax.fori_loop(
-        0, num_steps, body, (state, costs, records)
-    )
-    return (state, costs) if observe is None else (state, costs, records)
-
-
-def _records(observe: Callable | None, state: TrainState, capacity: int):
-    """A zero buffer for ``capacity`` records of ``observe`` (None without)."""
     if observe is None:
-        return None
-    shapes = jax.eval_shape(observe, state, jnp.int32(0), jnp.bool_(True))
+        return jax.lax.fori_loop(0, num_steps, body, (state, costs))
+
+    def segment(carry):
+        """The reading before step j if j is a recorded point, then steps j ..
+        up to the next point."""
+        loop, records, j = carry
+        records = _probed(observe, records, j, loop[0], observe.next_point(j) == j)
+        end = jnp.minimum(observe.next_point(j + 1), num_steps)
+        return jax.lax.fori_loop(j, end, body, loop), records, end
+
+    carry = ((state, costs), _records(observe, state, capacity), jnp.int32(0))
+    (state, costs), records, _ = jax.lax.while_loop(
+        lambda c: c[2] < num_steps, segment, carry
+    )
+    return state, costs, records
+
+
+class Observer(NamedTuple):
+    """What a chunk records between its steps (the driver's health readings).
+
+    Attributes:
+        probe: ``probe(state) -> record``, a pytree of arrays (the state
+            without its ``EpochState``).
+        next_point: ``next_point(k) -> k'``, int32: the first iteration index
+            of the chunk >= k that is a recorded point (beyond the chunk when
+            none is left in it). Unbatched in a sweep, so the loops and
+            branches built on it stay loops and branches under ``vmap``.
+    """
+
+    probe: Callable
+    next_point: Callable
+
+
+def _records(observe: Observer, state: TrainState, capacity: int):
+    """A zero buffer for ``capacity`` records of the observer's probe."""
+    shapes = jax.eval_shape(observe.probe, state._replace(epoch=None))
     return jax.tree.map(lambda s: jnp.zeros((capacity, *s.shape), s.dtype), shapes)
 
 
-def _record(records, index, record, keep=True):
-    """``records`` with entry ``index`` set to ``record`` where ``keep``."""
+def _probed(observe: Observer, records, index, state: TrainState, keep):
+    """``records`` with entry ``index`` set to the probe of ``state`` where
+    ``keep`` (a traced bool: the probe runs only then, in a ``lax.cond``)."""
+    state = state._replace(epoch=None)
+    blank = jax.tree.map(lambda buf: jnp.zeros(buf.shape[1:], buf.dtype), records)
+    record = jax.lax.cond(keep, observe.probe, lambda state: blank, state)
     return jax.tree.map(
         lambda buf, r: buf.at[index].set(jnp.where(keep, r, buf[index])),
         records,

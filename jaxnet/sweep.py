@@ -177,8 +177,7 @@ def sweep(
             compiled call.
         health_every: record every model's training-health readings
             (``jaxnet.health``) at every multiple of it and at the last
-            iteration, inside the compiled run: ``run.health``, each leaf
-            (N, P, L); None or 0: none (the default).
+            iteration, in ``run.health`` ((N, P, L) arrays); None: none.
         **options: the other training options, shared by all models (grad,
             optimizer, batch_size, first_layer, mesh; see
             ``jaxnet.hyperparams.TrainOptions``). With a named optimizer each

@@ -178,6 +178,7 @@ def test_large_update_hint_skips_the_first_point_and_says_from_when():
 
 
 # --- recorded inside the compiled run (jaxnet.driver) ---------------------
+# Runs go through prepare + drive without X (no final-cost program to compile).
 
 ACTS3 = ("relu", "tanh", "sigmoid")
 
@@ -187,13 +188,24 @@ def _data(key, dtype=jnp.float64):
     return X, (X[:1] + X[1:2] > 0).astype(dtype)
 
 
+def _run(params, X, Y, acts, n, health_every=None, **options):
+    from jaxnet.boundary import prepare
+    from jaxnet.driver import drive
+
+    options.setdefault("learning_rate", 0.1)
+    run = prepare(params, X, Y, activations=acts, **options)
+    vmapped = options.get("num_models") is not None
+    return drive(
+        run.config, run.state, run.hp, run.data, run.Y, num_iterations=n,
+        health_every=health_every, vmapped=vmapped,
+    )  # fmt: skip
+
+
 def _leaves_equal(a, b) -> bool:
     def raw(x):  # typed PRNG keys compare through their data
-        return (
-            jax.random.key_data(x)
-            if jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
-            else x
-        )
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(x)
+        return x
 
     return all(
         np.array_equal(raw(x), raw(y))
@@ -203,16 +215,14 @@ def _leaves_equal(a, b) -> bool:
 
 @pytest.mark.parametrize("batch_size", [None, 10])
 def test_recording_changes_no_number_and_reads_the_printed_points(key, batch_size):
-    from jaxnet.runner import train_loop
-
     X, Y = _data(key, jnp.float32)  # the float32 path users get
     params = init_params(key, [6, 5, 4, 1], method="he", dtype=jnp.float32)
-    kw = dict(
-        activations=ACTS3, num_iterations=13, learning_rate=0.1, print_every=None,
-        progress=False, batch_size=batch_size, first_layer="dense",
-    )  # fmt: skip
-    plain = train_loop(params, X, Y, **kw)
-    watched = train_loop(params, X, Y, health_every=5, **kw)
+    kw = dict(batch_size=batch_size, first_layer="dense")
+    plain = _run(params, X, Y, ACTS3, 13, **kw)
+    # Chunks of 1, 4, 8 steps (sized by time; 3 steps an epoch with batches
+    # of 10): points fall inside later chunks, and minibatch chunks end
+    # inside epochs.
+    watched = _run(params, X, Y, ACTS3, 13, health_every=5, **kw)
     assert plain.health is None
     np.testing.assert_array_equal(watched.costs, plain.costs)  # bit for bit
     assert _leaves_equal(watched.state, plain.state)
@@ -228,16 +238,12 @@ def test_recording_changes_no_number_and_reads_the_printed_points(key, batch_siz
 
 
 def test_the_wide_gram_path_reads_what_the_dense_path_reads(key):
-    from jaxnet.runner import train_loop
-
     X, Y = _data(key)
     params = init_params(key, [6, 5, 4, 1], method="he", dtype=jnp.float64)
-    kw = dict(
-        activations=("tanh", "relu", "sigmoid"), num_iterations=9, lambd=0.3,
-        learning_rate=0.1, print_every=None, progress=False, health_every=4,
-    )  # fmt: skip
-    dense = train_loop(params, X, Y, first_layer="dense", **kw)
-    gram = train_loop(params, X, Y, first_layer="gram", **kw)
+    acts = ("tanh", "relu", "sigmoid")
+    kw = dict(lambd=0.3, health_every=4)
+    dense = _run(params, X, Y, acts, 9, first_layer="dense", **kw)
+    gram = _run(params, X, Y, acts, 9, first_layer="gram", **kw)
     np.testing.assert_array_equal(gram.health_iterations, [0, 4, 8])
     for got, want in zip(gram.health, dense.health, strict=True):
         # float64; G-based norms round to ~1e-16 of their terms, and the two
@@ -246,7 +252,7 @@ def test_the_wide_gram_path_reads_what_the_dense_path_reads(key):
 
 
 def test_zero_init_run_records_symmetric_units_and_the_hint_says_so(key):
-    from jaxnet.runner import train_loop
+    from jaxnet.runner import train_loop  # the public path, once
 
     X, Y = _data(key)
     params = init_params(key, [6, 4, 1], method="zeros", dtype=jnp.float64)
@@ -261,15 +267,24 @@ def test_zero_init_run_records_symmetric_units_and_the_hint_says_so(key):
 
 
 def test_a_diverged_run_keeps_only_the_points_of_its_kept_iterations(key):
-    from jaxnet.runner import train_loop
-
     X, Y = _data(key)
     params = init_params(key, [6, 8, 1], method="he", dtype=jnp.float64)
-    result = train_loop(
-        params, X * 100, Y, activations=("relu", "sigmoid"), num_iterations=60,
-        learning_rate=50.0, print_every=None, progress=False, health_every=1,
-    )  # fmt: skip
+    acts = ("relu", "sigmoid")
+    result = _run(params, X * 100, Y, acts, 60, health_every=1, learning_rate=50.0)
     assert result.diverged
     np.testing.assert_array_equal(
         result.health_iterations, np.arange(result.iterations_done)
     )
+
+
+def test_a_sweep_records_each_models_readings(key):
+    X, Y = _data(key)
+    he = init_params(key, [6, 3, 1], method="he", dtype=jnp.float64)
+    zeros = jax.tree.map(jnp.zeros_like, he)
+    stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), zeros, he)
+    acts = ("relu", "sigmoid")
+    result = _run(stacked, X, Y, acts, 4, health_every=3, num_models=2, stacked=True)
+    np.testing.assert_array_equal(result.health_iterations, [0, 3])
+    np.testing.assert_array_equal(result.health.symmetric[:, :, 0], [[1, 1], [0, 0]])
+    # W = 0: every relu unit has Z = 0, dead; the He model's are alive
+    np.testing.assert_array_equal(result.health.dead[:, 0, 0], [1.0, 0.0])
