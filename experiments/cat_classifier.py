@@ -11,7 +11,9 @@ two-layer 100 % / 72 %, L-layer 98.56 % / 80 %. Depth helps on the test set.
     python -m experiments.cat_classifier --model deep --course-init --dtype float64
     python -m experiments.cat_classifier --predict my_cat.jpg --checkpoint RUN/deep.npz
 
-The run folder (--out) gets metrics.json, costs.png, misclassified.png and one
+The run folder (--out) gets metrics.json (with each model's training-health
+readings at the printed points and their hints, see ``jaxnet.health``),
+costs.png, health.png, misclassified.png and one
 checkpoint per model (numpy .npz, see jaxnet.checkpoint) holding the whole
 training state (parameters, optimizer state, key, costs, flags), rewritten
 atomically every couple of seconds. Ctrl-C or SIGTERM stops within about a
@@ -31,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common, records
+from experiments import cli, common, health_plot, records
 from experiments.runs import fingerprint, train_checkpointed
 from jaxnet import distributed
 from jaxnet.checkpoint import load_checkpoint
@@ -183,6 +185,7 @@ def train_one(name, cfg, data, args, dtype, key, run_dir, stop, flags, mesh) -> 
         stop=stop, print_every=args.print_every,
         progress=distributed.is_main_process() and cli.show_progress(args),
         unit="epoch" if args.batch_size else "iteration",
+        health_every=args.print_every or None,
     )  # fmt: skip
     return model_metrics(name, cfg, data, result, finished, path, args)
 
@@ -209,6 +212,9 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
     )  # fmt: skip
     if collapsed is not None:
         print(f"{name}: {collapsed['hint']}")
+    health = health_plot.health_record(result, acts)
+    for hint in health["hints"] if health else ():
+        print(f"{name}: {hint}")
     metrics = {
         "layer_dims": cfg["layer_dims"], "activations": list(acts),
         "init": "course" if args.course_init else cfg["init"],
@@ -225,9 +231,9 @@ def model_metrics(name, cfg, data, result, finished, ckpt_path, args) -> tuple:
         "train_seconds": result.train_seconds,
         "checkpoint": str(ckpt_path), "diverged": result.diverged,
         "interrupted": result.interrupted, "stop_reason": result.stop_reason,
-        "message": result.message, "collapse": collapsed,
+        "message": result.message, "collapse": collapsed, "health": health,
     }  # fmt: skip
-    return metrics, {"costs": result.costs, "test_probs": probs}
+    return metrics, {"costs": result.costs, "test_probs": probs, "health": health}
 
 
 def print_table(models: dict):
@@ -463,7 +469,7 @@ def main(argv=None) -> dict:
     names = list(MODELS) if args.model == "all" else [args.model]
     seed = 0 if args.seed is None else args.seed
     flags = {k: getattr(args, k) for k in RUN_FLAGS}
-    models, curves, probs = {}, {}, {}
+    models, curves, probs, healths = {}, {}, {}, {}
     metrics = {
         "config": {"flags": flags, "models": {n: model_config(n, args) for n in names},
                    **common.environment(mesh)},
@@ -489,6 +495,7 @@ def main(argv=None) -> dict:
             )
             models[name] = out
             curves[name], probs[name] = extra["costs"], extra["test_probs"]
+            healths[name] = extra["health"]
             common.write_json(run_dir / "metrics.json", metrics)
             if stop():
                 break
@@ -496,6 +503,9 @@ def main(argv=None) -> dict:
     print_table(models)
     if not args.no_plots and curves and not stop():  # (a stop: leave at once)
         plot_costs(run_dir / "costs.png", curves)
+        health_plot.plot_health(
+            run_dir / "health.png", healths, "Cat classifier: training health"
+        )
         shown = "deep" if "deep" in probs else list(probs)[-1]
         plot_misclassified(run_dir / "misclassified.png", shown, data, probs[shown])
     return common.finish_run(run_dir, metrics, stop, "cat_classifier")

@@ -132,6 +132,7 @@ def train_checkpointed(
     print_every,
     progress: bool,
     unit: str = "iteration",
+    health_every: int | None = None,
 ) -> tuple[RunResult, bool]:
     """Train (or resume) one model with checkpoints; returns (result, finished).
 
@@ -147,7 +148,9 @@ def train_checkpointed(
         resume: continue from ``path`` if it exists.
         stop: a ``jaxnet.interrupts.StopOnSignal`` (polled, and protecting the
             checkpoint writes).
-        print_every, progress, unit: as for ``train_loop``.
+        print_every, progress, unit, health_every: as for ``train_loop`` (the
+            health readings cover the iterations run now, not a resumed run's
+            earlier ones).
     """
     layer_dims = list(layer_dims_of(params))
     activations = list(hyper["activations"])
@@ -206,7 +209,7 @@ def train_checkpointed(
     result = train_loop(
         params, X, Y, num_iterations=num_iterations, print_every=print_every,
         unit=unit, progress=progress, desc=name, on_chunk=save, resume_from=start,
-        should_stop=stop, **hyper,
+        should_stop=stop, health_every=health_every, **hyper,
     )  # fmt: skip
     finished = result.iterations_done == num_iterations and not result.diverged
     save(result.state, result.iterations_done, result.costs, result.carried,

@@ -37,6 +37,18 @@ recorded cost is J before the last update, not J of what the run returns (for
 a diverged run, not even close). It is the lecture's J on the whole training
 set without dropout, with the L2 term when the run has one.
 
+Training health (``health_every``, off by default): the readings of
+``jaxnet.health`` (dead relu units, saturated sigmoid/tanh units, ||dW[l]||,
+||W[l]||, the update ratio, symmetric units) at the printed points, iterations
+i with i % health_every == 0 and the last one, computed inside the compiled
+chunk (``jaxnet.health_probe``: a forward and backward pass on the whole
+training set, taken only at those points) and returned in ``RunResult.health``,
+no extra host round trip. Full batch: of the parameters before update i, as
+costs[i] is; minibatches: of the parameters after epoch i. Points of this call
+only (a resumed run's earlier points are not carried). Runs without it compile
+and compute exactly what they did before; with it, costs and parameters are the
+same bit for bit (the readings only read the state).
+
 Stopping rules (``RunResult.stop_reason``): "non-finite" and "diverged"
 (``jaxnet.stopping``: the run keeps the last parameters whose cost was good),
 and "interrupted": ``should_stop()`` said so between chunks (a signal, see
@@ -60,9 +72,11 @@ from tqdm.auto import tqdm
 
 from jaxnet.deep import model_cost
 from jaxnet.distributed import agree_on_chunk, gather
-from jaxnet.hyperparams import Hyperparams, TrainConfig
+from jaxnet.health import Health
+from jaxnet.health_probe import PROBES
+from jaxnet.hyperparams import Hyperparams, TrainConfig, check_count
 from jaxnet.params import Params
-from jaxnet.steps import TrainState, start_epoch, steps_per_iteration
+from jaxnet.steps import Observer, TrainState, start_epoch, steps_per_iteration
 from jaxnet.stopping import first_bad, roll_back
 from jaxnet.wide import FIRST_LAYERS, Carried
 
@@ -96,6 +110,11 @@ class RunResult(NamedTuple):
         final_cost: J of ``params`` (one forward pass on the whole training
             set, no dropout, with the L2 term if any; see the module doc); a
             float, (N,) numpy for a sweep, None when the driver was not given X.
+        health: the training-health readings at the recorded points
+            (``jaxnet.health.Health`` of numpy arrays (P, L); a sweep
+            (N, P, L)), or None when the run did not record them
+            (``health_every``).
+        health_iterations: the recorded points' iterations, (P,) int, or None.
     """
 
     params: Params
@@ -111,6 +130,8 @@ class RunResult(NamedTuple):
     carried: Carried | None = None
     position: int = 0
     final_cost: float | np.ndarray | None = None
+    health: Health | None = None
+    health_iterations: np.ndarray | None = None
 
 
 def _all_finite(tree) -> jax.Array:
@@ -118,7 +139,9 @@ def _all_finite(tree) -> jax.Array:
 
 
 @functools.cache
-def chunk_program(config: TrainConfig, capacity: int, vmapped: bool = False):
+def chunk_program(
+    config: TrainConfig, capacity: int, vmapped: bool = False, health: bool = False
+):
     """``run(state, hp, data, Y, n) -> (state, costs (capacity,), params finite)``.
 
     Runs n (traced, <= capacity) steps; the costs' first entries are those of
@@ -127,26 +150,50 @@ def chunk_program(config: TrainConfig, capacity: int, vmapped: bool = False):
     data is what that form takes (X for "dense"). With ``vmapped`` the state
     and hp carry a leading model axis (a sweep) and the costs are (N,
     capacity); Y is shared, and the data along the form's ``model_axes``.
+
+    With ``health``: ``run(state, hp, data, Y, n, marks)`` also returns the
+    health records (``jaxnet.health.Health``, each leaf (capacity, L); a sweep
+    (N, capacity, L)): record i belongs to the chunk's i-th iteration (as
+    costs[i]) and is filled where that iteration is a recorded point; marks
+    (3,) int32 = (iterations done before the chunk, health_every, the run's
+    last iteration) say which.
     """
     form = FIRST_LAYERS[config.first_layer]
 
-    def run(state, hp, data, Y, position, n):
-        steps = form.iteration(config, hp, chunk=True)
-        state, costs = steps(state, data, Y, position, n, capacity)
-        return state, costs, _all_finite(state.params)
+    def run(state, hp, data, Y, position, n, marks=None):
+        observe = None if marks is None else _observer(config, hp, data, Y, marks)
+        steps = form.iteration(config, hp, chunk=True, observe=observe)
+        state, costs, *records = steps(state, data, Y, position, n, capacity)
+        return state, costs, _all_finite(state.params), *records
 
     if vmapped:
-        run = jax.vmap(run, in_axes=(0, 0, form.model_axes, None, None, None))
+        axes = (0, 0, form.model_axes, None, None, None)
+        run = jax.vmap(run, in_axes=(*axes, None) if health else axes)
 
-    def program(state, hp, data, Y, n):
+    def program(state, hp, data, Y, n, *marks):
         if config.batch_size is not None:
             state = start_epoch(state)  # (none yet: at an epoch's start)
         position = jnp.int32(0)  # every model of a sweep is at the same step
         if state.epoch is not None:
             position = state.epoch.step[0] if vmapped else state.epoch.step
-        return run(state, hp, data, Y, position, n)
+        return run(state, hp, data, Y, position, n, *marks)
 
     return jax.jit(program)
+
+
+def _observer(config: TrainConfig, hp, data, Y, marks) -> Observer:
+    """The chunk loops' ``steps.Observer``: the form's health probe, and
+    recorded points at the iterations marks[0] + k that are a multiple of
+    marks[1] or the last one, marks[2]. The probe's data-only work runs here,
+    outside the loops."""
+    start, every, last = marks[0], marks[1], marks[2]
+
+    def next_point(k):
+        i = start + k
+        multiple = (i + every - 1) // every * every
+        return jnp.where(i <= last, jnp.minimum(multiple, last), multiple) - start
+
+    return Observer(PROBES[config.first_layer](config, hp, data, Y), next_point)
 
 
 @functools.cache
@@ -175,15 +222,17 @@ def _signature(tree) -> tuple:
     )
 
 
-def compiled_chunk(config, capacity, vmapped, args) -> tuple[Callable, float]:
+def compiled_chunk(
+    config, capacity, vmapped, args, health: bool = False
+) -> tuple[Callable, float]:
     """The chunk program compiled for these argument shapes, and the seconds it
     took (0 when it was compiled before: a new learning rate, lambd or
     keep_prob, or a new chunk length up to ``capacity``, reuses it)."""
-    key = (config, capacity, vmapped, _signature(args))
+    key = (config, capacity, vmapped, health, _signature(args))
     if key in _COMPILED:
         return _COMPILED[key], 0.0
     start = time.perf_counter()
-    program = chunk_program(config, capacity, vmapped)
+    program = chunk_program(config, capacity, vmapped, health)
     _COMPILED[key] = program.lower(*args).compile()
     return _COMPILED[key], time.perf_counter() - start
 
@@ -210,6 +259,7 @@ def drive(
     single_chunk: bool = False,
     check: bool = True,
     X=None,
+    health_every: int | None = None,
 ) -> RunResult:
     """Run iterations start_iteration .. num_iterations - 1 from ``state``.
 
@@ -237,8 +287,16 @@ def drive(
         check: apply the stopping rules (``fit`` returns the raw run instead).
         X: the dense training inputs (n_x, m); given, the result's
             ``final_cost`` is J of the returned params (see the module doc).
+        health_every: record the training-health readings at every multiple
+            of it and at the last iteration (see the module doc; experiments
+            pass their ``print_every``); None or 0: none (the default).
     """
     print_fn = print_fn or (lambda line: tqdm.write(line, file=sys.stdout))
+    if health_every is not None and health_every != 0:
+        health_every = check_count("health_every", health_every)
+    health = bool(health_every)
+    L = len(config.activations)
+    recorded: list = []  # (iterations (k,), Health of (k, L) / (N, k, L)) per chunk
     form = FIRST_LAYERS[config.first_layer]
     enter, leave = form.enter, form.leave
     on_chunk = None if on_chunk is None else _positional(on_chunk)
@@ -295,9 +353,10 @@ def drive(
     )
     try:
         while done < total:
-            template = (state, hp, data, Y, jnp.asarray(1, jnp.int32))
+            marks = _marks(done // per, health_every, num_iterations) if health else ()
+            template = (state, hp, data, Y, jnp.asarray(1, jnp.int32), *marks)
             compiled, seconds = _compile_watched(
-                config, capacity, vmapped, template, should_stop
+                config, capacity, vmapped, template, should_stop, health
             )
             compile_s += seconds  # (0 after the first chunk; then ask again)
             stop = should_stop is not None and (compiled is None or should_stop())
@@ -310,11 +369,17 @@ def drive(
                 break
             n = min(steps, total - done)
             start = time.perf_counter()
-            new_state, chunk_costs, finite = compiled(
-                state, hp, data, Y, jnp.asarray(n, jnp.int32)
+            new_state, chunk_costs, finite, *records = compiled(
+                state, hp, data, Y, jnp.asarray(n, jnp.int32), *marks
             )
             completed = (done % per + n) // per  # iterations the chunk ended
             chunk_costs = gather(chunk_costs)[..., :completed]  # numpy, all processes
+            if health:
+                recorded.append(
+                    _points(
+                        records[0], done // per, completed, health_every, num_iterations
+                    )
+                )
             seconds = time.perf_counter() - start
             train_s += seconds
             if check and not vmapped:
@@ -325,7 +390,9 @@ def drive(
                 if verdict is None and not bool(finite):
                     verdict = (completed, "non-finite")
                 if verdict is not None:
-                    replay = functools.partial(_replay, config, capacity, hp, data, Y)
+                    replay = functools.partial(
+                        _replay, config, capacity, hp, data, Y, marks
+                    )
                     state, done, reason, message = roll_back(
                         replay, history, verdict, chunk_costs, done, per, unit, costs
                     )
@@ -373,6 +440,7 @@ def drive(
         carried=carried,
         position=done % per,
         final_cost=final,
+        **(_stacked(recorded, done // per, shape[:-1], L) if health else {}),
     )
 
 
@@ -393,7 +461,9 @@ def _positional(on_chunk: Callable) -> Callable:
     return lambda *args: on_chunk(*args[:n])
 
 
-def _compile_watched(config, capacity, vmapped, args, should_stop) -> tuple:
+def _compile_watched(
+    config, capacity, vmapped, args, should_stop, health: bool = False
+) -> tuple:
     """``compiled_chunk``, asking ``should_stop`` every POLL_SECONDS meanwhile.
 
     A compilation takes seconds and cannot be cut, so it runs in a helper
@@ -403,15 +473,15 @@ def _compile_watched(config, capacity, vmapped, args, should_stop) -> tuple:
     (whose compiled calls must match) or without ``should_stop``, it compiles
     here.
     """
-    key = (config, capacity, vmapped, _signature(args))
+    key = (config, capacity, vmapped, health, _signature(args))
     if should_stop is None or key in _COMPILED or jax.process_count() > 1:
-        return compiled_chunk(config, capacity, vmapped, args)
+        return compiled_chunk(config, capacity, vmapped, args, health)
     start = time.perf_counter()
     done: dict[str, Any] = {}
 
     def work():
         try:
-            done["value"] = compiled_chunk(config, capacity, vmapped, args)
+            done["value"] = compiled_chunk(config, capacity, vmapped, args, health)
         except BaseException as error:  # raised again below, in this thread
             done["error"] = error
 
@@ -474,14 +544,44 @@ def _compiled_cost(config, vmapped, args) -> tuple[Callable, float]:
     return _COMPILED[key], time.perf_counter() - start
 
 
-def _replay(config, capacity, hp, data, Y, state, num_steps: int) -> TrainState:
+def _replay(config, capacity, hp, data, Y, marks, state, num_steps: int) -> TrainState:
     """``num_steps`` steps from ``state`` (deterministic: same keys), with the
-    run's own compiled program."""
+    run's own compiled program (marks: its health marks, or ())."""
     if num_steps == 0:
         return state
-    args = (state, hp, data, Y, jnp.asarray(num_steps, jnp.int32))
-    compiled, _ = compiled_chunk(config, capacity, False, args)
+    args = (state, hp, data, Y, jnp.asarray(num_steps, jnp.int32), *marks)
+    compiled, _ = compiled_chunk(config, capacity, False, args, bool(marks))
     return compiled(*args)[0]
+
+
+def _marks(start: int, every: int | None, total: int) -> tuple[jax.Array]:
+    """The health program's marks: (iterations before the chunk, every, last)."""
+    return (jnp.asarray([start, every or 1, total - 1], jnp.int32),)
+
+
+def _points(records, start: int, completed: int, every, total: int) -> tuple:
+    """The chunk's recorded points: (iterations (k,), Health of numpy (k, L) or
+    (N, k, L)), from the records of its ``completed`` iterations."""
+    its = np.arange(start, start + completed)
+    its = its[(its % every == 0) | (its == total - 1)]
+    rows = its - start
+    records = gather(records)  # numpy, all processes
+    return its, Health(*(np.take(np.asarray(x), rows, axis=-2) for x in records))
+
+
+def _stacked(recorded: list, done: int, lead: tuple, L: int) -> dict:
+    """RunResult's health fields: the points of iterations < done (a rollback
+    drops the later ones), stacked in order (none: (*lead, 0, L) arrays)."""
+    empty = (np.zeros(0, int), tuple(np.zeros((*lead, 0, L)) for _ in Health._fields))
+    steps, readings = zip(empty, *recorded, strict=True)
+    its = np.concatenate(steps)
+    keep = its < done
+    fields = [
+        np.concatenate(parts, axis=-2)[..., keep, :].astype(parts[-1].dtype)
+        for parts in zip(*readings, strict=True)
+    ]
+    # numpy on the host (Health's fields are typed for the traced readings).
+    return {"health": Health(*fields), "health_iterations": its[keep]}  # type: ignore[arg-type]
 
 
 def _print_costs(print_fn, every, unit, chunk_costs, done, total):

@@ -162,9 +162,14 @@ def assemble(
         dead.append(dead_fraction(Z) if hidden and name in DEAD_KINDS else na)
         fits = hidden and name in MAX_SLOPE
         saturated.append(saturated_fraction(Z, name) if fits else na)
-    grad_norm = jnp.sqrt(jnp.stack([jnp.asarray(g, dtype) for g in grad_sq]))
-    weight_norm = jnp.sqrt(jnp.stack([jnp.asarray(w, dtype) for w in weight_sq]))
-    update_norm = jnp.sqrt(jnp.stack([jnp.asarray(u, dtype) for u in update_sq]))
+
+    def norms(squares):  # (a tiny negative from rounded sums is 0)
+        return jnp.sqrt(
+            jnp.maximum(jnp.stack([jnp.asarray(x, dtype) for x in squares]), 0)
+        )
+
+    grad_norm, weight_norm = norms(grad_sq), norms(weight_sq)
+    update_norm = norms(update_sq)
     positive = weight_norm > 0
     ratio = update_norm / jnp.where(positive, weight_norm, jnp.ones_like(weight_norm))
     ratio = jnp.where(positive, jnp.minimum(ratio, RATIO_CAP), na)

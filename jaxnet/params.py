@@ -11,6 +11,8 @@ Initializations (``init_params(key, layer_dims, method=...)``), all with b = 0:
 
     "small"   W = randn * 0.01                (the lecture's choice)
     "zeros"   W = 0                           (fails: every hidden unit stays equal)
+    "unit"    W = randn * 1                   (too large for wide layers: saturates)
+    "large"   W = randn * 10                  (far too large)
     "lecun"   W = randn / sqrt(n[l-1])        (the course's L-layer model)
     "xavier"  W = randn * sqrt(2 / (n[l-1] + n[l]))   (Glorot normal)
     "he"      W = randn * sqrt(2 / n[l-1])
@@ -53,6 +55,8 @@ class LayerCache(NamedTuple):
 INIT_SCALES = {
     "small": lambda n_prev, n: 0.01,
     "zeros": lambda n_prev, n: 0.0,
+    "unit": lambda n_prev, n: 1.0,
+    "large": lambda n_prev, n: 10.0,
     "lecun": lambda n_prev, n: float(1.0 / np.sqrt(n_prev)),
     "xavier": lambda n_prev, n: float(np.sqrt(2.0 / (n_prev + n))),
     "he": lambda n_prev, n: float(np.sqrt(2.0 / n_prev)),
@@ -87,7 +91,8 @@ def init_params(
     Args:
         key: a ``jax.random`` key.
         layer_dims: [n[0] = n_x, n[1], ..., n[L]].
-        method: one of "small", "zeros", "lecun", "xavier", "he".
+        method: one of "small", "zeros", "unit", "large", "lecun", "xavier",
+            "he" (a key of INIT_SCALES).
         dtype: float dtype of every array (float32 by default).
 
     Returns:

@@ -51,6 +51,7 @@ def train_loop(
     unit: str = "iteration",
     resume_from: tuple[TrainState | Carried, int, np.ndarray] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    health_every: int | None = None,
     **options: Unpack[TrainOptions],
 ) -> RunResult:
     """Train with a progress bar and printed costs; see the module docstring.
@@ -77,6 +78,10 @@ def train_loop(
             (``state.epoch``, ``RunResult.position``): it continues from that
             very minibatch.
         should_stop: polled between chunks; True stops the run, keeping it.
+        health_every: record the training-health readings (``jaxnet.health``)
+            at every multiple of it and at the last iteration, inside the
+            compiled run, in ``RunResult.health`` (pass ``print_every`` to read
+            them where the costs are printed); None (default): none.
         first_layer: as for ``fit``. States handed out (``on_chunk``, the
             result) are dense either way and resume under any choice; a gram
             run resumed from a dense state restarts its coordinates at the
@@ -107,6 +112,7 @@ def train_loop(
         num_iterations=num_iterations, start_iteration=start, past_costs=past,
         print_every=print_every, progress=progress, desc=desc, unit=unit,
         on_chunk=on_chunk, should_stop=should_stop, print_fn=print_fn, X=run.X,
+        health_every=health_every,
     )  # fmt: skip
 
 

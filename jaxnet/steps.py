@@ -213,7 +213,11 @@ def start_epoch(state: TrainState) -> TrainState:
 
 
 def make_minibatch_chunk(
-    step: Callable, batch_size: int, take: Callable = take_columns, mesh=None
+    step: Callable,
+    batch_size: int,
+    take: Callable = take_columns,
+    mesh=None,
+    observe: "Observer | None" = None,
 ) -> Callable:
     """Minibatch epochs run step by step: ``run(state, X, Y, position, num_steps,
     capacity) -> (state, costs (capacity,))``.
@@ -228,10 +232,16 @@ def make_minibatch_chunk(
     costs weighted by batch size (sum cost * m_b / m, summed one batch after
     the other), is written when its last batch is done.
 
+    With an ``Observer`` the steps run in segments, each up to the end of the
+    next recorded epoch, and the state that ends a recorded epoch is probed
+    and kept at the epoch's index, as its cost is; the run returns the records
+    too. The steps and their order are the same.
+
     Returns:
         The state after ``num_steps`` (traced, <= capacity) steps and a buffer
         whose first entries are the costs of the epochs completed in the chunk
-        (the rest NaN); the epoch.step it leaves is unbatched.
+        (the rest NaN); the epoch.step it leaves is unbatched. With
+        ``observe``: also the records, each leaf (capacity, ...).
     """
     batch_size = check_count("batch_size", batch_size)
 
@@ -291,8 +301,26 @@ def make_minibatch_chunk(
 
         costs = jnp.full((capacity,), jnp.nan, dtype)
         start = (inner, epoch, perm, costs, jnp.int32(0))
-        inner, epoch, _, costs, _ = jax.lax.fori_loop(0, num_steps, body, start)
-        return inner._replace(epoch=epoch), costs
+        if observe is None:
+            inner, epoch, _, costs, _ = jax.lax.fori_loop(0, num_steps, body, start)
+            return inner._replace(epoch=epoch), costs
+
+        def segment(carry):
+            """Steps i .. up to the end of the next recorded epoch kp (epochs
+            counted in the chunk), then its reading if it was reached."""
+            loop, records, i = carry
+            kp = observe.next_point((position + i) // per_epoch)
+            stop = (kp + 1) * per_epoch - position  # the step after kp's last
+            end = jnp.minimum(stop, num_steps)
+            loop = jax.lax.fori_loop(i, end, body, loop)
+            records = _probed(observe, records, kp, loop[0], end == stop)
+            return loop, records, end
+
+        records = _records(observe, inner, capacity)
+        carry = (start, records, jnp.int32(0))
+        carry = jax.lax.while_loop(lambda c: c[2] < num_steps, segment, carry)
+        (inner, epoch, _, costs, _), records, _ = carry
+        return inner._replace(epoch=epoch), costs, records
 
     return run
 
@@ -304,6 +332,7 @@ def iteration(
     take: Callable = take_columns,
     *,
     chunk: bool = False,
+    observe: "Observer | None" = None,
 ) -> Callable:
     """One iteration, ``(state, X, Y) -> (state, cost)``: a step, or an epoch.
 
@@ -311,7 +340,8 @@ def iteration(
     ``make_epoch_step`` (``jaxnet.wide`` passes its own). With ``chunk``: the
     driver's chunk of steps instead, ``run(state, X, Y, position, num_steps,
     capacity) -> (state, costs (capacity,))`` (``run_up_to`` of the step, or
-    ``make_minibatch_chunk``: epochs step by step).
+    ``make_minibatch_chunk``: epochs step by step); with ``observe`` (see
+    those two) the chunk returns (state, costs, records).
     """
     step = gradient_step(config, gradients)
 
@@ -321,11 +351,11 @@ def iteration(
     if config.batch_size is None:
         if chunk:
             return lambda state, X, Y, position, n, capacity: run_up_to(
-                one, state, X, Y, n, capacity
+                one, state, X, Y, n, capacity, observe
             )
         return one
     if chunk:
-        return make_minibatch_chunk(one, config.batch_size, take, config.mesh)
+        return make_minibatch_chunk(one, config.batch_size, take, config.mesh, observe)
     return make_epoch_step(one, config.batch_size, take, config.mesh)
 
 
@@ -338,12 +368,26 @@ def run_steps(step: Callable, state: TrainState, X, Y, num_steps: int):
     return jax.lax.scan(lambda s, _: step(s, X, Y), state, None, length=num_steps)
 
 
-def run_up_to(step: Callable, state: TrainState, X, Y, num_steps, capacity: int):
+def run_up_to(
+    step: Callable,
+    state: TrainState,
+    X,
+    Y,
+    num_steps,
+    capacity: int,
+    observe: "Observer | None" = None,
+):
     """Apply ``step`` num_steps (traced, <= capacity) times; one program for all.
+
+    With an ``Observer`` the steps run in segments from one recorded point to
+    the next, and the state that starts a recorded iteration is probed and
+    kept at its index (records[i]: before step i, as costs[i]); the steps and
+    their order are the same.
 
     Returns:
         The final state and a cost buffer (capacity,) whose first num_steps
-        entries are the costs (the rest NaN).
+        entries are the costs (the rest NaN); with ``observe`` also the records,
+        each leaf (capacity, ...).
     """
     dtype = jax.tree.leaves(state.params)[0].dtype
 
@@ -353,4 +397,54 @@ def run_up_to(step: Callable, state: TrainState, X, Y, num_steps, capacity: int)
         return state, costs.at[i].set(cost.astype(dtype))
 
     costs = jnp.full((capacity,), jnp.nan, dtype)
-    return jax.lax.fori_loop(0, num_steps, body, (state, costs))
+    if observe is None:
+        return jax.lax.fori_loop(0, num_steps, body, (state, costs))
+
+    def segment(carry):
+        """The reading before step j if j is a recorded point, then steps j ..
+        up to the next point."""
+        loop, records, j = carry
+        records = _probed(observe, records, j, loop[0], observe.next_point(j) == j)
+        end = jnp.minimum(observe.next_point(j + 1), num_steps)
+        return jax.lax.fori_loop(j, end, body, loop), records, end
+
+    carry = ((state, costs), _records(observe, state, capacity), jnp.int32(0))
+    (state, costs), records, _ = jax.lax.while_loop(
+        lambda c: c[2] < num_steps, segment, carry
+    )
+    return state, costs, records
+
+
+class Observer(NamedTuple):
+    """What a chunk records between its steps (the driver's health readings).
+
+    Attributes:
+        probe: ``probe(state) -> record``, a pytree of arrays (the state
+            without its ``EpochState``).
+        next_point: ``next_point(k) -> k'``, int32: the first iteration index
+            of the chunk >= k that is a recorded point (beyond the chunk when
+            none is left in it). Unbatched in a sweep, so the loops and
+            branches built on it stay loops and branches under ``vmap``.
+    """
+
+    probe: Callable
+    next_point: Callable
+
+
+def _records(observe: Observer, state: TrainState, capacity: int):
+    """A zero buffer for ``capacity`` records of the observer's probe."""
+    shapes = jax.eval_shape(observe.probe, state._replace(epoch=None))
+    return jax.tree.map(lambda s: jnp.zeros((capacity, *s.shape), s.dtype), shapes)
+
+
+def _probed(observe: Observer, records, index, state: TrainState, keep):
+    """``records`` with entry ``index`` set to the probe of ``state`` where
+    ``keep`` (a traced bool: the probe runs only then, in a ``lax.cond``)."""
+    state = state._replace(epoch=None)
+    blank = jax.tree.map(lambda buf: jnp.zeros(buf.shape[1:], buf.dtype), records)
+    record = jax.lax.cond(keep, observe.probe, lambda state: blank, state)
+    return jax.tree.map(
+        lambda buf, r: buf.at[index].set(jnp.where(keep, r, buf[index])),
+        records,
+        record,
+    )

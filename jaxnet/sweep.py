@@ -138,6 +138,7 @@ def sweep(
     desc: str = "sweep",
     should_stop: Callable[[], bool] | None = None,
     on_chunk: Callable | None = None,
+    health_every: int | None = None,
     **options: Unpack[TrainOptions],
 ) -> SweepResult:
     """Train N models in one compiled call: ``vmap`` over a whole ``fit`` run.
@@ -174,6 +175,9 @@ def sweep(
         print_every, progress, desc, should_stop, on_chunk: as for
             ``jaxnet.runner.train_loop``; with none of them the sweep is one
             compiled call.
+        health_every: record every model's training-health readings
+            (``jaxnet.health``) at every multiple of it and at the last
+            iteration, in ``run.health`` ((N, P, L) arrays); None: none.
         **options: the other training options, shared by all models (grad,
             optimizer, batch_size, first_layer, mesh; see
             ``jaxnet.hyperparams.TrainOptions``). With a named optimizer each
@@ -215,7 +219,7 @@ def sweep(
         run.config, run.state, run.hp, run.data, run.Y,
         num_iterations=num_iterations, print_every=print_every, progress=progress,
         desc=desc, should_stop=should_stop, on_chunk=on_chunk, vmapped=True,
-        single_chunk=not watched, X=run.X,
+        single_chunk=not watched, X=run.X, health_every=health_every,
     )  # fmt: skip
     acts = run.config.activations
     train_acc = test_acc = None

@@ -76,6 +76,27 @@ def test_checkpoints_round_trip_and_plots_open(run):
             assert image.size[0] > 100 and image.size[1] > 100
 
 
+def test_health_readings_in_metrics_and_health_png(run):
+    out, _ = run
+    saved = json.loads((out / "metrics.json").read_text())
+    deep = saved["models"]["deep"]["health"]
+    assert deep["iterations"] == [0, 2]  # the printed points
+    assert set(deep["readings"]) == {
+        "dead", "saturated", "grad_norm", "weight_norm", "update_ratio", "symmetric",
+    }  # fmt: skip
+    for values in deep["readings"].values():
+        assert np.shape(values) == (2, 4)  # points x layers
+    assert deep["readings"]["dead"][0][3] is None  # the output: not applicable
+    assert all(0 <= d <= 1 for d in deep["readings"]["dead"][0][:3])
+    assert deep["hints"] == []  # the course's deep model starts healthy
+    # logistic regression starts from W = 0: no ratio yet, not inf or NaN
+    assert saved["models"]["logistic"]["health"]["readings"]["update_ratio"][0] == [
+        None
+    ]
+    with Image.open(out / "health.png") as image:
+        assert image.size[0] > 100 and image.size[1] > 100
+
+
 def test_predict_own_image(run, data_root, tmp_path):
     from jaxnet.data import load_catvnoncat
 

@@ -175,3 +175,116 @@ def test_large_update_hint_skips_the_first_point_and_says_from_when():
     (said,) = hints(stacked, ACTS, iterations=[0, 100])
     assert said.startswith("updates too large in layer(s) [3] at 1 of 2")
     assert "from iteration 100" in said and "3 times" in said
+
+
+# --- recorded inside the compiled run (jaxnet.driver) ---------------------
+# Runs go through prepare + drive without X (no final-cost program to compile).
+
+ACTS3 = ("relu", "tanh", "sigmoid")
+
+
+def _data(key, dtype=jnp.float64):
+    X = jax.random.normal(key, (6, 24), dtype)
+    return X, (X[:1] + X[1:2] > 0).astype(dtype)
+
+
+def _run(params, X, Y, acts, n, health_every=None, **options):
+    from jaxnet.boundary import prepare
+    from jaxnet.driver import drive
+
+    options.setdefault("learning_rate", 0.1)
+    run = prepare(params, X, Y, activations=acts, **options)
+    vmapped = options.get("num_models") is not None
+    return drive(
+        run.config, run.state, run.hp, run.data, run.Y, num_iterations=n,
+        health_every=health_every, vmapped=vmapped,
+    )  # fmt: skip
+
+
+def _leaves_equal(a, b) -> bool:
+    def raw(x):  # typed PRNG keys compare through their data
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(x)
+        return x
+
+    return all(
+        np.array_equal(raw(x), raw(y))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+@pytest.mark.parametrize("batch_size", [None, 10])
+def test_recording_changes_no_number_and_reads_the_printed_points(key, batch_size):
+    X, Y = _data(key, jnp.float32)  # the float32 path users get
+    params = init_params(key, [6, 5, 4, 1], method="he", dtype=jnp.float32)
+    kw = dict(batch_size=batch_size, first_layer="dense")
+    plain = _run(params, X, Y, ACTS3, 13, **kw)
+    # Chunks of 1, 4, 8 steps (sized by time; 3 steps an epoch with batches
+    # of 10): points fall inside later chunks, and minibatch chunks end
+    # inside epochs.
+    watched = _run(params, X, Y, ACTS3, 13, health_every=5, **kw)
+    assert plain.health is None
+    np.testing.assert_array_equal(watched.costs, plain.costs)  # bit for bit
+    assert _leaves_equal(watched.state, plain.state)
+    np.testing.assert_array_equal(watched.health_iterations, [0, 5, 10, 12])
+    assert watched.health.grad_norm.shape == (4, 3)
+    if batch_size is None:  # point 0: the start params, their gradient, alpha dW
+        _, grads = model_value_and_grads(params, X, Y, ACTS3)
+        _, caches = model_forward(params, X, ACTS3)
+        want = layer_health(params, grads, caches, ACTS3, learning_rate=0.1)
+        for got, expected in zip(watched.health, want, strict=True):
+            # float32, the same formulas compiled in another program: 1e-5
+            np.testing.assert_allclose(got[0], expected, rtol=1e-5, atol=1e-7)
+
+
+def test_the_wide_gram_path_reads_what_the_dense_path_reads(key):
+    X, Y = _data(key)
+    params = init_params(key, [6, 5, 4, 1], method="he", dtype=jnp.float64)
+    acts = ("tanh", "relu", "sigmoid")
+    kw = dict(lambd=0.3, health_every=4)
+    dense = _run(params, X, Y, acts, 9, first_layer="dense", **kw)
+    gram = _run(params, X, Y, acts, 9, first_layer="gram", **kw)
+    np.testing.assert_array_equal(gram.health_iterations, [0, 4, 8])
+    for got, want in zip(gram.health, dense.health, strict=True):
+        # float64; G-based norms round to ~1e-16 of their terms, and the two
+        # trajectories differ by rounding: 1e-9 relative is far above both.
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_zero_init_run_records_symmetric_units_and_the_hint_says_so(key):
+    from jaxnet.runner import train_loop  # the public path, once
+
+    X, Y = _data(key)
+    params = init_params(key, [6, 4, 1], method="zeros", dtype=jnp.float64)
+    result = train_loop(
+        params, X, Y, activations=("tanh", "sigmoid"), num_iterations=5,
+        learning_rate=0.5, print_every=None, progress=False, health_every=2,
+    )  # fmt: skip
+    np.testing.assert_array_equal(result.health.symmetric[:, 0], [True] * 3)
+    np.testing.assert_array_equal(result.health.update_ratio[0], [NA, NA])  # W = 0
+    (said,) = hints(result.health, ("tanh", "sigmoid"), result.health_iterations)
+    assert said.startswith("symmetric hidden units in layer(s) [1] at 3 of 3")
+
+
+def test_a_diverged_run_keeps_only_the_points_of_its_kept_iterations(key):
+    X, Y = _data(key)
+    params = init_params(key, [6, 8, 1], method="he", dtype=jnp.float64)
+    acts = ("relu", "sigmoid")
+    result = _run(params, X * 100, Y, acts, 60, health_every=1, learning_rate=50.0)
+    assert result.diverged
+    np.testing.assert_array_equal(
+        result.health_iterations, np.arange(result.iterations_done)
+    )
+
+
+def test_a_sweep_records_each_models_readings(key):
+    X, Y = _data(key)
+    he = init_params(key, [6, 3, 1], method="he", dtype=jnp.float64)
+    zeros = jax.tree.map(jnp.zeros_like, he)
+    stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), zeros, he)
+    acts = ("relu", "sigmoid")
+    result = _run(stacked, X, Y, acts, 4, health_every=3, num_models=2, stacked=True)
+    np.testing.assert_array_equal(result.health_iterations, [0, 3])
+    np.testing.assert_array_equal(result.health.symmetric[:, :, 0], [[1, 1], [0, 0]])
+    # W = 0: every relu unit has Z = 0, dead; the He model's are alive
+    np.testing.assert_array_equal(result.health.dead[:, 0, 0], [1.0, 0.0])
