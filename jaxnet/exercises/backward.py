@@ -388,7 +388,8 @@ L2 = Exercise(
     name="l2_gradient",
     section="13. The gradient check",
     signature="l2_gradient(dW, W, lambd, m) -> dW with the L2 term, W's shape",
-    task="J += lambd / (2m) sum ||W[l]||^2, so dW[l] += (lambd / m) W[l]",
+    task="J += lambd / (2m) sum_l ||W[l]||^2 (sum of squares of W's entries): add "
+    "the derivative of that term with respect to W[l] to the backward's dW[l]",
     outputs=("dW",),
     solution=l2_gradient,
     cases=_l2_cases,
@@ -517,7 +518,7 @@ def _update_wrong(step):
 
 UPDATE = Exercise(
     name="update_parameters",
-    section="15. Gradient descent, repeat until J < epsilon",
+    section='15. "repeat ... until J < epsilon"',
     signature="update_parameters(params, grads, learning_rate) -> new params, a "
     'list of {"W": W, "b": b} like params',
     task="W[l] := W[l] - alpha dW[l]; b[l] := b[l] - alpha db[l], every layer",

@@ -261,8 +261,9 @@ def grade(
 
 def _unwritten(exercise: Exercise) -> str:
     return (
-        f"fill in the body of {exercise.name}; it returns "
-        f"{', '.join(exercise.outputs)}: {exercise.task}"
+        f"fill in the body of your function; it returns "
+        f"{', '.join(exercise.outputs)}. exercises.describe({exercise.name!r}) "
+        "says what it computes"
     )
 
 
