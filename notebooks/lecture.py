@@ -26,7 +26,7 @@
 # answers "passed" or a hint naming the likely mistake (a missing 1/m, a transposed
 # dW, ...). `exercises.list()` names them all, `exercises.describe(name)` says what
 # each asks, and `exercises.solution(name)` gives a model answer (see
-# `docs/exercises.md`).
+# `docs/exercises.md`; the notebook itself: `docs/notebook.md`).
 #
 # **The outputs you see** come from a real run. After editing `notebooks/lecture.py`
 # (the notebook's source, jupytext percent format), regenerate this notebook with its

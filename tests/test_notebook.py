@@ -61,11 +61,12 @@ def printed(cell) -> str:
 
 
 def comparable(text: str) -> tuple[str, list[float]]:
-    """(the text with numbers as '#', the numbers); timings and the device line
-    dropped."""
+    """(the text with numbers as '#' and runs of blanks as one, the numbers);
+    timings and the device line dropped."""
     lines = [line for line in text.splitlines() if "device" not in line]
     text = TIMING.sub("<time>", "\n".join(lines))
-    return re.sub(NUMBER, "#", text), [float(x) for x in re.findall(NUMBER, text)]
+    skeleton = re.sub(r"[ \t]+", " ", re.sub(NUMBER, "#", text))  # widths vary
+    return skeleton, [float(x) for x in re.findall(NUMBER, text)]
 
 
 def problems(notebook) -> list[str]:
