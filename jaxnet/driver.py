@@ -63,12 +63,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+
+# tqdm.auto picks the notebook bar in Jupyter, which needs ipywidgets; without
+# it, it warns "IProgress not found" in every kernel: the text bar serves then.
+if find_spec("ipywidgets") is not None:
+    from tqdm.auto import tqdm
+else:
+    from tqdm.std import tqdm
 
 from jaxnet.deep import model_cost
 from jaxnet.distributed import agree_on_chunk, gather

@@ -15,10 +15,23 @@
 # # Introduction to deep learning, with jaxnet
 #
 # This notebook walks through the lecture *Introduction to Deep Learning and Deep
-# Network Learning Issues* (A. Horzyk, AGH; `../shared/lecture/deep-learning-intro.md`
-# in the project's shared folder) in its own order. Each section quotes the lecture's
-# formula, calls the jaxnet function that implements it, and prints the numbers,
-# next to the lecture's own printed values where it has them.
+# Network Learning Issues* by Adrian Horzyk (AGH University of Science and Technology)
+# in its own order. Each section quotes the lecture's formula, calls the jaxnet
+# function that implements it, and prints the numbers, next to the lecture's own
+# printed values where it has them.
+#
+# **Exercises.** Twelve sections end with an exercise cell: an empty function for you
+# to fill in (numpy or jax.numpy), then `exercises.check(name, fn)`, which runs it on
+# several inputs (kinks included) against jaxnet's own rule and `jax.grad` and
+# answers "passed" or a hint naming the likely mistake (a missing 1/m, a transposed
+# dW, ...). `exercises.list()` names them all, `exercises.describe(name)` says what
+# each asks, and `exercises.solution(name)` gives a model answer (see
+# `docs/exercises.md`; the notebook itself: `docs/notebook.md`).
+#
+# **The outputs you see** come from a real run. After editing `notebooks/lecture.py`
+# (the notebook's source, jupytext percent format), regenerate this notebook with its
+# outputs from the repository root with `python notebooks/build.py`; the tests
+# re-execute it and fail if a stored number drifts or the outputs are stale.
 #
 # jaxnet keeps the lecture's layout: examples are **columns**, `X` is `(n_x, m)`, `Y` is
 # `(n[L], m)`, and the parameters are a list of `{"W": (n[l], n[l-1]), "b": (n[l], 1)}`.
@@ -43,6 +56,7 @@ from jaxnet import (
     accuracy,
     check_gradients,
     course_init_params,
+    exercises,
     fit,
     image2vector,
     init_params,
@@ -56,6 +70,7 @@ from jaxnet import (
 )
 from jaxnet.data import load_autompg, load_catvnoncat, planar_flower
 from jaxnet.derivative_rules import CORRECTIONS, RULES, sample_domain
+from jaxnet.graph import labelled_equations, logistic_nodes, side_by_side
 from jaxnet.hyperparams import RULES as HYPERPARAMETERS
 from jaxnet.linear_regression import (
     least_squares,
@@ -71,6 +86,7 @@ from jaxnet.train import fit_until
 # pick their dtype explicitly (float32 is the users' default).
 jax.config.update("jax_enable_x64", True)
 np.set_printoptions(precision=8, suppress=False)
+plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72})  # small PNGs in the file
 NOTEBOOK_START = time.perf_counter()
 print(f"jaxnet {jaxnet.__version__}, jax {jax.__version__}, device {jax.devices()[0]}")
 
@@ -124,6 +140,17 @@ np.testing.assert_allclose(
     atol=5e-9,
 )
 
+
+# %%
+# Exercise 1 of 12, "sigmoid_derivative": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_sigmoid_derivative(z):
+    """sigma'(z) = s (1 - s) with s = sigmoid(z), for z of any shape."""
+    ...  # your code
+
+
+exercises.check("sigmoid_derivative", my_sigmoid_derivative)
+
 # %% [markdown]
 # ## 3. The activations and their derivatives
 #
@@ -150,6 +177,17 @@ axes[0].set(title="g(z)", xlabel="z", ylim=(-1.5, 4))
 axes[1].set(title="g'(z), hand-written", xlabel="z")
 axes[0].legend(fontsize=8)
 plt.show()
+
+
+# %%
+# Exercise 2 of 12, "leaky_relu_derivative": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_leaky_relu_derivative(z, slope):
+    """g'(z) = 1 if z > 0 else slope (slope = 0 is ReLU); mind z = 0."""
+    ...  # your code
+
+
+exercises.check("leaky_relu_derivative", my_leaky_relu_derivative)
 
 # %% [markdown]
 # ## 4. The losses
@@ -211,6 +249,17 @@ np.testing.assert_allclose(
     rtol=5e-9,
 )
 
+
+# %%
+# Exercise 3 of 12, "softmax": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_softmax(x):
+    """softmax of each row of x (m, n), e^x / sum of the row's e^x."""
+    ...  # your code
+
+
+exercises.check("softmax", my_softmax)
+
 # %% [markdown]
 # > $\|x\| = $ `np.linalg.norm(x, axis=1, keepdims=True)` $= [\sqrt{29}, \sqrt{69}]^T$,
 # > $x_{normalized} = x / \|x\|$:
@@ -226,6 +275,17 @@ print(
     (29**0.5, 69**0.5),
 )
 print("normalize_rows(x) =", normalize_rows(x))
+
+
+# %%
+# Exercise 4 of 12, "normalize_rows": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_normalize_rows(x):
+    """x / ||x||, each row by its norm (an all-zero row stays zero)."""
+    ...  # your code
+
+
+exercises.check("normalize_rows", my_normalize_rows)
 
 # %% [markdown]
 # > `image2vector(image)` reshapes (length, height, depth) to (length*height*depth, 1):
@@ -251,6 +311,17 @@ print(
 )
 b = a.reshape(6, 1)
 print("column b:", b.shape, "b.T:", b.T.shape, "dot(b, b.T) is", jnp.dot(b, b.T).shape)
+
+
+# %%
+# Exercise 5 of 12, "image2vector": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_image2vector(image):
+    """unroll an image (length, height, depth) into a column (n, 1)."""
+    ...  # your code
+
+
+exercises.check("image2vector", my_image2vector)
 
 # %% [markdown]
 # ## 6. Vectorization
@@ -317,6 +388,17 @@ print(f"vectorized: J = {float(J_vec):.15f}  ({t_vec:.1f} ms)")
 print("dw equal:", np.allclose(grads_loops["w"], grads_vec["w"], rtol=1e-12))
 print("db equal:", np.isclose(grads_loops["b"], grads_vec["b"], rtol=1e-12))
 
+
+# %%
+# Exercise 6 of 12, "propagate": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_propagate(w, b, X, Y):
+    """return (J, {"dw": dw, "db": db}) of logistic regression, vectorized."""
+    ...  # your code
+
+
+exercises.check("propagate", my_propagate)
+
 # %% [markdown]
 # ## 8. The computational graph
 #
@@ -326,7 +408,8 @@ print("db equal:", np.isclose(grads_loops["b"], grads_vec["b"], rtol=1e-12))
 # `jax.make_jaxpr` shows the graph the code builds. Below, the top-level equations of
 # jaxnet's hand-written step (`propagate`) and of `jax.value_and_grad` of the cost are
 # listed side by side, and each equation whose value **equals** one of the lecture's
-# nodes (computed independently) is labelled with its name. Both graphs compute z and
+# nodes (computed independently, `jaxnet.graph.logistic_nodes`) is labelled with its
+# name (`jaxnet.graph` evaluates the equations one at a time). Both graphs compute z and
 # a; the hand-written one gets dz = a - y in one `sub`, while autodiff reaches the same
 # dz as a sum of two terms (the derivatives of the two logs, `add_any`), and also
 # computes sigma'(z) = a (1 - a), which nothing uses (XLA drops such dead code; the
@@ -336,119 +419,16 @@ print("db equal:", np.isclose(grads_loops["b"], grads_vec["b"], rtol=1e-12))
 w_b = {"w": jnp.array([[0.5], [-1.0]]), "b": jnp.asarray(0.25)}
 X_g = jnp.array([[1.0, 2.0, -1.0], [3.0, 0.5, -3.2]])
 Y_g = jnp.array([[1.0, 0.0, 1.0]])
+nodes = logistic_nodes(w_b, X_g, Y_g)  # the lecture's nodes, from the formulas
 
 
 def cost_of(params):
     return model_cost(to_layers(params), X_g, Y_g, ("sigmoid",))
 
 
-# The lecture's nodes, computed directly from the formulas (m = 3 examples).
-m_g = X_g.shape[1]
-z_n = w_b["w"].T @ X_g + w_b["b"]
-a_n = 1 / (1 + jnp.exp(-z_n))
-L_n = -(Y_g * jnp.log(a_n) + (1 - Y_g) * jnp.log(1 - a_n))
-dz_n = a_n - Y_g
-NODES = {
-    "z = w^T x + b": z_n,
-    "w^T x": w_b["w"].T @ X_g,
-    "a = sigma(z)": a_n,
-    "1 - y": 1 - Y_g,
-    "L(a, y), per example": L_n,
-    "J = (1/m) sum L": jnp.mean(L_n),
-    "m J = sum L": jnp.sum(L_n),
-    "dz = a - y": dz_n,
-    "dz / m": dz_n / m_g,
-    "dw = (1/m) x dz^T": X_g @ dz_n.T / m_g,
-    "m dw = x dz^T": X_g @ dz_n.T,
-    "db = (1/m) sum dz": jnp.mean(dz_n),
-    "m db = sum dz": jnp.sum(dz_n),
-    "sigma'(z) = a (1 - a)": a_n * (1 - a_n),
-    "w dz (unused)": w_b["w"] @ dz_n,
-    "x": X_g,
-    "y": Y_g,
-}
-
-
-def short_names():
-    """v0, v1, ...: jax prints a, b, c, ..., which would clash with the lecture's
-    a, b, w, x, y, z."""
-    i = 0
-    while True:
-        yield f"v{i}"
-        i += 1
-
-
-def labelled_equations(fun, *args):
-    """Evaluate fun's jaxpr one top-level equation at a time; name the nodes.
-
-    Returns the inputs ("a = w", ...) and rows (equation, node): the equation as
-    "out:shape = primitive ins" and the lecture's node whose value the equation
-    computes ("" if none).
-    """
-    closed = jax.make_jaxpr(fun)(*args)
-    env = dict(zip(closed.jaxpr.constvars, closed.consts, strict=True))
-    env.update(zip(closed.jaxpr.invars, jax.tree.leaves(args), strict=True))
-    names = {}
-    fresh = short_names()
-
-    def show(v):
-        if hasattr(v, "val"):  # a literal constant
-            return f"{v.val}"
-        if type(v).__name__ == "DropVar":
-            return "_"
-        if v not in names:
-            names[v] = next(fresh)
-        return names[v]
-
-    def node_of(value):
-        value = jnp.ravel(value)
-        for name, known in NODES.items():
-            if jnp.size(known) == value.size and np.allclose(
-                jnp.ravel(known), value, rtol=1e-12, atol=1e-15
-            ):
-                return name
-        return ""
-
-    leaves = jax.tree_util.tree_flatten_with_path(args)[0]
-    inputs = [f"{show(v)} = {node_of(c)} (constant)" for v, c in
-              zip(closed.jaxpr.constvars, closed.consts, strict=True)]  # fmt: skip
-    inputs += [
-        f"{show(v)} = {node_of(x) or getattr(path[-1], 'key', '?')}"
-        for v, (path, x) in zip(closed.jaxpr.invars, leaves, strict=True)
-    ]
-    rows = []
-    for eqn in closed.jaxpr.eqns:
-        ins = [v.val if hasattr(v, "val") else env[v] for v in eqn.invars]
-        bound = eqn.primitive.get_bind_params(eqn.params)  # (subfuns, params) in
-        subfuns, params = bound if isinstance(bound, tuple) else ((), bound)  # old jax
-        outs = eqn.primitive.bind(*subfuns, *ins, **params)
-        outs = outs if eqn.primitive.multiple_results else [outs]
-        env.update(zip(eqn.outvars, outs, strict=True))
-        shape = "x".join(map(str, eqn.outvars[0].aval.shape)) or "()"
-        results = " ".join(show(v) for v in eqn.outvars)
-        operands = " ".join(show(v) for v in eqn.invars)
-        text = f"{results}:{shape} = {eqn.primitive.name} {operands}"
-        rows.append((text, node_of(outs[0])))
-    return inputs, rows
-
-
-def side_by_side(left, right, width=34):
-    print("inputs of propagate:", ", ".join(left[0]))
-    print("inputs of jax.value_and_grad(J):", ", ".join(right[0]), "\n")
-    left, right = left[1], right[1]
-    print(f"{'jaxnet.logistic.propagate':<{width}}{'node':<22}| jax.value_and_grad")
-    for i in range(max(len(left), len(right))):
-        lt, ln = left[i] if i < len(left) else ("", "")
-        rt, rn = right[i] if i < len(right) else ("", "")
-        print(
-            f"{lt[: width - 1]:<{width}}{ln[:21]:<22}| {rt[: width - 1]:<{width}}{rn}"
-        )
-
-
-side_by_side(
-    labelled_equations(propagate, w_b, X_g, Y_g),
-    labelled_equations(jax.value_and_grad(cost_of), w_b),
-)
+hand = labelled_equations(propagate, w_b, X_g, Y_g, nodes=nodes)
+auto = labelled_equations(jax.value_and_grad(cost_of), w_b, nodes=nodes)
+print(side_by_side(hand, auto, ("jaxnet.logistic.propagate", "jax.value_and_grad")))
 
 # %% [markdown]
 # The full listing, with the sub-graphs (`log_sigmoid`, `softplus`) that the table
@@ -548,6 +528,19 @@ ax.scatter(X_f[0], X_f[1], c=Y_f[0], s=6, cmap="coolwarm")
 ax.set_title("decision boundary, 4 tanh units", fontsize=9)
 plt.show()
 
+
+# %%
+# Exercise 7 of 12, "linear_backward": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_linear_backward(dZ, cache):
+    """dW = (1/m) dZ A_prev^T, db = (1/m) sum(dZ), dA_prev = W^T dZ; return (dA_prev,
+    {"W": dW, "b": db}).
+    """
+    ...  # your code
+
+
+exercises.check("linear_backward", my_linear_backward)
+
 # %% [markdown]
 # ## 12. The L-layer network from forward and backward blocks
 #
@@ -584,6 +577,19 @@ same = all(
 )  # fmt: skip
 print("blocks' gradient equals jax.grad:", same)
 
+
+# %%
+# Exercise 8 of 12, "linear_activation_backward": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_linear_activation_backward(dA, cache, activation):
+    """dZ = dA * g'(Z), then the linear backward; g' is
+    jaxnet.ACTIVATIONS[activation].derivative (or your own from sections 2-3).
+    """
+    ...  # your code
+
+
+exercises.check("linear_activation_backward", my_linear_activation_backward)
+
 # %% [markdown]
 # The course's deep network [12288, 20, 7, 5, 1] (ReLU, ReLU, ReLU, sigmoid),
 # $W = $ `randn / sqrt(n[l-1])` with `np.random.seed(1)`, $\alpha = 0.0075$, 2500
@@ -603,26 +609,51 @@ for i in (0, 100, 2400):
 print("train accuracy:", float(accuracy(deep, X, Y, deep_acts)))
 print("test accuracy:", float(accuracy(deep, X_test, Y_test, deep_acts)))
 
+
+# %%
+# Exercise 9 of 12, "model_backward": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_model_backward(AL, Y, caches, activations):
+    """the whole backward pass, dZ[L] = AL - Y down to layer 1; return [{"W": dW, "b":
+    db}, ...], layer 1 first.
+    """
+    ...  # your code
+
+
+exercises.check("model_backward", my_model_backward)
+
 # %% [markdown]
 # ## 13. The gradient check
 #
 # The lecture's backward formulas, written by hand, against `jax.grad` (both exact up to
 # rounding in float64, tolerance 1e-10) and centered finite differences (tolerance
-# 1e-6), leaf by leaf:
+# 1e-6), leaf by leaf, on the network of section 12 as initialized (He, so b = 0)
+# with the L2 term (lambd = 0.1).
+#
+# With b = 0 an example whose layer-1 ReLUs are all off reaches layer 2 with
+# Z = b = 0 exactly, on ReLU's kink, where a centred difference averages two slopes
+# that no correct rule gives. The checker finds such coordinates from the one-sided
+# differences and accepts any slope between the two there (relu'(0) = 0, as the
+# hand-written rule and `jax.grad` both take); the `kinks` column counts them.
 
 # %%
-# b != 0: with b = 0 an example whose inputs to a ReLU layer are all 0 sits exactly
-# on the kink z = 0, where finite differences straddle two slopes.
-checked = [
-    {"W": layer["W"], "b": 0.1 * jax.random.normal(k, layer["b"].shape)}
-    for layer, k in zip(params, jax.random.split(jax.random.key(4), 3), strict=True)
-]
 result = check_gradients(
     lambda p: model_cost(p, X_b, Y_b, activations, lambd=0.1),
-    checked,
+    params,
     lambda p: model_value_and_grads(p, X_b, Y_b, activations, lambd=0.1)[1],
 )
 print(result)
+
+
+# %%
+# Exercise 10 of 12, "l2_gradient": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_l2_gradient(dW, W, lambd, m):
+    """the L2 term of the gradient: J += lambd / (2m) ||W||^2, so dW += ?"""
+    ...  # your code
+
+
+exercises.check("l2_gradient", my_l2_gradient)
 
 # %% [markdown]
 # ## 14. Parameters and hyperparameters
@@ -653,6 +684,17 @@ try:
 except ValueError as error:
     print("learning_rate=0 ->", error)
 
+
+# %%
+# Exercise 11 of 12, "dropout_backward": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_dropout_backward(dA, D, keep_prob):
+    """backward of inverted dropout A = A * D / keep_prob (D the 0/1 mask)."""
+    ...  # your code
+
+
+exercises.check("dropout_backward", my_dropout_backward)
+
 # %% [markdown]
 # ## 15. "repeat ... until J < epsilon"
 #
@@ -682,6 +724,19 @@ run = fit_until(
 drop = float(run.costs[run.iterations - 2] - run.costs[run.iterations - 1])
 print(f"alpha = 0.001, tol = 1e-4: {run.iterations} iterations ({run.reason}),")
 print(f"  the last drops in J: {drop:.2e} (>= tol), then < tol")
+
+
+# %%
+# Exercise 12 of 12, "update_parameters": fill in the body, run the cell.
+# exercises.describe(name) says more; exercises.solution(name) is an answer.
+def my_update_parameters(params, grads, learning_rate):
+    """one gradient-descent step, W := W - alpha dW and b := b - alpha db, for every
+    layer of params (a list of {"W", "b"}).
+    """
+    ...  # your code
+
+
+exercises.check("update_parameters", my_update_parameters)
 
 # %% [markdown]
 # ## 16. Idea, code, experiment: a vmapped sweep
