@@ -46,6 +46,7 @@ from jaxnet.search import (
     LogUniform,
     Uniform,
     candidate_keys,
+    check_space,
     fit_settings,
     is_log,
     load_checkpoint,
@@ -222,6 +223,8 @@ def table(result, metric: str) -> str:
 
 
 def _show(v) -> str:
+    if isinstance(v, list | tuple):  # a width
+        return "x".join(map(str, v))
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
@@ -229,6 +232,7 @@ def plot(path, result, space):
     """Dev cost against each searched hyperparameter; log axes for log ranges;
     colour: how far the candidate got (rung)."""
     plt = common.pyplot()
+    space = check_space(space)  # choices as the candidates hold them
     names = list(space)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.8))
     axes = np.atleast_1d(axes)
@@ -240,8 +244,8 @@ def plot(path, result, space):
         if not isinstance(space[name], Choice):
             x = np.asarray(values, float)
         else:
-            order = [str(v) for v in space[name].values]
-            x = np.array([order.index(str(v)) for v in values], float)
+            order = [_show(v) for v in space[name].values]
+            x = np.array([order.index(_show(v)) for v in values], float)
             ax.set_xticks(range(len(order)), order)
         points = ax.scatter(x, cost, c=np.log2(reach), cmap="viridis", s=14)
         if is_log(space[name]):

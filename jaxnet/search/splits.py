@@ -113,7 +113,7 @@ def kfold(groups, k: int, seed: int = 0) -> Split:
     if k > counts[smallest]:
         raise SpaceError(
             f"folds = {k} is larger than the {counts[smallest]} examples of class "
-            f"{labels[smallest]!r}: use at most {counts[smallest]} folds"
+            f"{labels[smallest].item()!r}: use at most {counts[smallest]} folds"
         )
     rng = np.random.default_rng(seed)
     blocks: list[list[np.ndarray]] = [[] for _ in range(k)]
