@@ -19,7 +19,6 @@ from jaxnet.params import init_params
 from jaxnet.search import (
     Choice,
     LogUniform,
-    SpaceError,
     Uniform,
     candidate_keys,
     dev_split,
