@@ -54,6 +54,7 @@ from jaxnet.search import (
     schedule,
     search,
 )
+from jaxnet.search.run import MAX_MODELS
 from jaxnet.train import fit, predict
 
 NAME = "search"
@@ -61,7 +62,7 @@ CHECKPOINT = "search.npz"
 DATASETS = ("digits", "autompg")
 RUN_FLAGS = (
     "dataset", "seed", "iterations", "candidates", "eta", "min_iterations",
-    "folds", "dev_fraction", "train_size", "dtype",
+    "folds", "dev_fraction", "train_size", "dtype", "max_models",
 )  # fmt: skip
 # Per dataset: the network, the fixed settings, the space and the budget.
 DEFAULTS = {
@@ -135,6 +136,13 @@ def build_parser():
         help="share of each class held out as dev (default: 0.2)",
     )
     p.add_argument(
+        "--max-models",
+        type=int,
+        default=MAX_MODELS,
+        help="models (folds x candidates) per vmapped program; larger groups run "
+        f"in batches of this size (default: {MAX_MODELS})",
+    )
+    p.add_argument(
         "--train-size",
         type=int,
         default=None,
@@ -193,7 +201,8 @@ def load(args, dtype):
 
 def check_args(parser, args, d):
     """Usage errors for this study's own flags, before any data is read."""
-    for flag in ("iterations", "candidates", "min_iterations", "train_size"):
+    for flag in ("iterations", "candidates", "min_iterations", "train_size",
+                 "max_models"):  # fmt: skip
         value = getattr(args, flag)
         if value is not None and value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1; got {value}")
@@ -292,7 +301,8 @@ def main(argv=None) -> dict:
             num_iterations=d["iterations"], num_candidates=d["candidates"],
             seed=args.seed, init_fn=init_fn, dev_fraction=args.dev_fraction,
             folds=d["folds"], eta=d["eta"], min_iterations=d["min_iterations"],
-            dtype=dtype, should_stop=stop, on_rung=on_rung,
+            dtype=dtype, max_models=args.max_models, should_stop=stop,
+            on_rung=on_rung,
             progress=cli.show_progress(args), start=resumed,
             optimizer=d["optimizer"], batch_size=d["batch_size"],
         )  # fmt: skip

@@ -220,6 +220,7 @@ def drive(
     max_chunk_seconds: float = MAX_CHUNK_SECONDS,
     vmapped: bool | str = False,
     single_chunk: bool = False,
+    capacity: int | None = None,
     check: bool = True,
     X=None,
 ) -> RunResult:
@@ -247,6 +248,10 @@ def drive(
             (N, iterations); "data": data and Y carry it too (one training set
             per model, dense form only; ``chunk_program``).
         single_chunk: run everything as one chunk (``fit``: no host round trip).
+        capacity: the compiled chunk's capacity in steps (chunks of at most
+            that many; with ``single_chunk``, all of that many). Default: sized
+            from the run's length. Runs of different lengths that pass the same
+            value share one compiled program (``jaxnet.search``'s rungs).
         check: apply the stopping rules (``fit`` returns the raw run instead).
         X: the dense training inputs (n_x, m); given, the result's
             ``final_cost`` is J of the returned params (see the module doc).
@@ -292,9 +297,10 @@ def drive(
     state = state if in_form else _entered(enter, state, data)
     remaining = total - done
     # One compiled program per run: chunks of any length up to ``capacity``.
-    capacity = (
-        remaining if single_chunk else min(_power_of_two(remaining), MAX_CAPACITY)
-    )
+    if capacity is None:
+        capacity = (
+            remaining if single_chunk else min(_power_of_two(remaining), MAX_CAPACITY)
+        )
     steps = capacity if single_chunk else min(PROBE_STEPS, remaining)
     history = [(state, done)]  # chunk-start states a rollback may replay from
     reason, message = None, ""

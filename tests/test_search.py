@@ -54,6 +54,7 @@ def halved():
     X, Y = _data()
     result = search(
         SPACE, X, Y, num_iterations=4, num_candidates=4, eta=2, min_iterations=2,
+        max_models=2,
         **SETTINGS,
     )  # fmt: skip
     return X, Y, result
@@ -76,6 +77,8 @@ def test_halving_candidates_equal_standalone_fit_also_when_dropped(halved):
     X, Y, result = halved
     # rungs: 4 candidates to 2 iterations, the best 2 of them to 4
     assert [(r["until"], r["candidates"]) for r in result.rungs] == [(2, 4), (4, 2)]
+    # batches of 2 models, chunks of 2 steps: one compiled program for both rungs
+    assert result.rungs[1]["compile_seconds"] == 0
     dropped = [rec["dropped_after_rung"] for rec in result.candidates]
     assert sorted(dropped, key=str) == [0, 0, None, None]
     sample_ids = [dropped.index(0), result.best]  # one halved away, the best
@@ -111,12 +114,14 @@ def test_resume_from_a_rung_checkpoint_equals_the_unstopped_search(halved, tmp_p
 
     stopped = search(
         SPACE, X, Y, num_iterations=4, num_candidates=4, eta=2, min_iterations=2,
+        max_models=2,
         should_stop=lambda: bool(done), on_rung=on_rung, **SETTINGS,
     )  # fmt: skip
     assert stopped.interrupted and len(stopped.rungs) == 1
     save_checkpoint(tmp_path / "s.npz", stopped.checkpoint)
     resumed = search(
         SPACE, X, Y, num_iterations=4, num_candidates=4, eta=2, min_iterations=2,
+        max_models=2,
         start=load_checkpoint(tmp_path / "s.npz"), **SETTINGS,
     )  # fmt: skip
     assert resumed.ranking == whole.ranking
@@ -130,10 +135,10 @@ def test_kfold_trains_folds_and_candidates_in_one_program_exactly():
     space = {"learning_rate": LogUniform(0.05, 0.5), "lambd": LogUniform(0.1, 1.0)}
     result = search(
         space, X, Y, num_iterations=3, num_candidates=2, folds=2, batch_size=8,
-        optimizer="adam", **SETTINGS,
+        optimizer="adam", max_models=2, **SETTINGS,  # one candidate per program
     )  # fmt: skip
     split = result.split
-    assert split.train.shape == (2, 17) and len(result.rungs) == 1  # 7 + 8 in dev
+    assert split.train.shape == (2, 16) and len(result.rungs) == 1  # 7 + 8 in dev
     for f in range(2):
         assert not set(split.train[f]) & set(split.dev[f])
     for i, folds in ((0, range(2)),):  # candidate 0 on each fold
@@ -241,7 +246,7 @@ def test_command_line_searches_digits_on_a_dev_split(data_root, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "experiments.search", "--dataset", "digits",
          "--data", str(data_root), "--train-size", "200", "--candidates", "4",
-         "--iterations", "2", "--out", str(out)],
+         "--iterations", "2", "--max-models", "2", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -249,7 +254,9 @@ def test_command_line_searches_digits_on_a_dev_split(data_root, tmp_path):
     assert metrics["search"]["split"] == {
         "kind": "dev", "folds": 1, "seed": 0, "train_size": 160, "dev_size": 40
     }  # fmt: skip
-    assert [r["candidates"] for r in metrics["search"]["rungs"]] == [4, 2]
+    rungs = metrics["search"]["rungs"]
+    assert [r["candidates"] for r in rungs] == [4, 2]
+    assert rungs[1]["compile_seconds"] == 0  # batches of 2: one program for both
     chosen = metrics["models"]["chosen"]
     assert chosen["id"] == metrics["search"]["ranking"][0]
     assert 0 <= chosen["test_accuracy"] <= 1 and "scored once" in proc.stdout
