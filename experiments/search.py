@@ -47,8 +47,10 @@ from jaxnet.search import (
     Uniform,
     candidate_keys,
     check_space,
+    dev_split,
     fit_settings,
     is_log,
+    kfold,
     load_checkpoint,
     save_checkpoint,
     schedule,
@@ -216,6 +218,22 @@ def check_args(parser, args, d):
         parser.error(str(e))
 
 
+def check_split(parser, args, d, Y) -> None:
+    """--folds and --dev-fraction against the data (the search's own checks)."""
+    if d["output"] == "softmax":
+        strata = np.argmax(np.asarray(Y), axis=0)
+    else:
+        strata = np.zeros(Y.shape[1], np.int64)
+    try:
+        if d["folds"] is None:
+            dev_split(strata, args.dev_fraction, args.seed)
+        else:
+            kfold(strata, d["folds"], args.seed)
+    except ValueError as e:
+        flag = "--dev-fraction" if d["folds"] is None else "--folds"
+        parser.error(f"{flag}: {e}")
+
+
 def table(result, metric: str) -> str:
     """The candidates ranked by dev cost, as markdown (first 10 rows)."""
     names = list(result.candidates[0]["values"])
@@ -276,6 +294,7 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     dtype = common.set_dtype(args.dtype)
     X, Y, X_test, Y_test, dataset, init_fn = load(args, dtype)
+    check_split(parser, args, d, Y)  # a usage error, before any run folder
     run_dir = common.make_run_dir(args.out, NAME, args.overwrite,
                                   resume=bool(args.resume))  # fmt: skip
     ckpt_path = run_dir / CHECKPOINT

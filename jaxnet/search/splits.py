@@ -110,6 +110,11 @@ def kfold(groups, k: int, seed: int = 0) -> Split:
     labels = np.unique(np.asarray(groups).ravel())
     counts = [len(c) for c in classes]
     smallest = int(np.argmin(counts))
+    if k > counts[smallest] and len(classes) == 1:
+        raise SpaceError(
+            f"folds = {k} is larger than the {counts[0]} examples: use at most "
+            f"{counts[0]} folds"
+        )
     if k > counts[smallest]:
         raise SpaceError(
             f"folds = {k} is larger than the {counts[smallest]} examples of class "
