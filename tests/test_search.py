@@ -263,3 +263,15 @@ def test_command_line_searches_digits_on_a_dev_split(data_root, tmp_path):
     # retrained alone by fit on its split: the search's params, float32 rounding
     assert chosen["retrain_relative_difference"] < 1e-4
     assert (out / "search.png").is_file() and (out / "search.npz").is_file()
+
+
+def test_a_diverged_candidate_is_marked_and_ranked_last():
+    X, Y = _data()
+    result = search(
+        {"learning_rate": Choice([0.1, 1e4])}, X, Y, num_iterations=3,
+        sampler="grid", **SETTINGS,
+    )  # fmt: skip
+    good, bad = result.candidates
+    assert bad["diverged"] and bad["dev_cost"] is None  # jaxnet.stopping's rules
+    assert not good["diverged"] and np.isfinite(good["dev_cost"])
+    assert result.ranking == [0, 1]
