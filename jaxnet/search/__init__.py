@@ -6,16 +6,13 @@ the search (``search``, ``SearchResult``, ``candidate_keys``, ``fit_settings``,
 checkpoints). See docs/search.md.
 """
 
-from jaxnet.search.halving import check_eta, keep_best, schedule
-from jaxnet.search.run import (
+from jaxnet.search.checkpoints import (
     SearchCheckpoint,
-    SearchResult,
-    candidate_keys,
-    fit_settings,
     load_checkpoint,
     save_checkpoint,
-    search,
 )
+from jaxnet.search.halving import check_eta, keep_best, schedule
+from jaxnet.search.run import SearchResult, candidate_keys, fit_settings, search
 from jaxnet.search.space import (
     NUMERIC,
     STATIC,

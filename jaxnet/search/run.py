@@ -30,10 +30,8 @@ runs before the first program compiles.
 """
 
 import functools
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -49,6 +47,7 @@ from jaxnet.optimizers import as_optimizer
 from jaxnet.outputs import get_output
 from jaxnet.params import Params, init_params
 from jaxnet.search import halving, splits
+from jaxnet.search.checkpoints import SearchCheckpoint, state_leaves
 from jaxnet.search.space import NUMERIC, SpaceError, check_space, group_of, sample
 from jaxnet.steps import steps_per_iteration
 from jaxnet.stopping import first_bad
@@ -65,26 +64,6 @@ def candidate_keys(seed: int, index: int) -> tuple[jax.Array, jax.Array]:
     return pair[0], pair[1]
 
 
-class SearchCheckpoint(NamedTuple):
-    """Where a search stands after a rung: enough to continue it exactly.
-
-    Attributes:
-        rung: rungs completed.
-        alive: group name -> ids of its live candidates (their order in the
-            vmapped state).
-        leaves: group name -> the leaves of its stacked TrainState (numpy;
-            keys as ``jax.random.key_data``).
-        records: one dict per candidate (see ``SearchResult.candidates``).
-        costs: candidate id -> training costs (k, iterations done).
-    """
-
-    rung: int
-    alive: dict[str, list[int]]
-    leaves: dict[str, list[np.ndarray]]
-    records: list[dict]
-    costs: dict[int, np.ndarray]
-
-
 class SearchResult(NamedTuple):
     """What ``search`` returns.
 
@@ -99,7 +78,7 @@ class SearchResult(NamedTuple):
             dev cost; diverged candidates last.
         best: ranking[0].
         best_params: the best candidate's trained params (dev split), or None
-            (k folds: one per fold; retrain it, ``refit``).
+            (k folds: one per fold; train it again with ``fit_settings``).
         costs: candidate id -> training costs, (k, iterations_done).
         rungs: per rung {"until", "candidates", "seconds", "compile_seconds"}.
         split: the ``splits.Split`` used.
@@ -384,7 +363,7 @@ def search(
         checkpoint = SearchCheckpoint(
             r + 1,
             {name: list(g.ids) for name, g in groups.items()},
-            {name: _leaves(g.state) for name, g in groups.items()},
+            {name: state_leaves(g.state) for name, g in groups.items()},
             [dict(rec) for rec in records],
             dict(costs),
         )
@@ -549,15 +528,6 @@ def _rank(records) -> list[int]:
     return [rec["id"] for rec in sorted(records, key=key)]
 
 
-def _leaves(state) -> list[np.ndarray]:
-    out = []
-    for leaf in jax.tree.leaves(state):
-        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        out.append(np.asarray(leaf))
-    return out
-
-
 def _resume(groups, start: SearchCheckpoint) -> tuple:
     """Groups, records and costs as they were after ``start.rung`` rungs."""
     resumed = {}
@@ -583,39 +553,3 @@ def _resume(groups, start: SearchCheckpoint) -> tuple:
     records = [dict(rec) for rec in start.records]
     costs = {int(i): np.asarray(c) for i, c in start.costs.items()}
     return resumed, records, costs, start.rung
-
-
-def save_checkpoint(path, checkpoint: SearchCheckpoint) -> None:
-    """Write a ``SearchCheckpoint`` as one .npz (arrays, plus its records as
-    JSON), atomically (a temporary file renamed)."""
-    path = Path(path)
-    arrays = {f"leaf/{g}/{j}": a for g, ls in checkpoint.leaves.items()
-              for j, a in enumerate(ls)}  # fmt: skip
-    arrays.update({f"costs/{i}": c for i, c in checkpoint.costs.items()})
-    meta = {"rung": checkpoint.rung, "alive": checkpoint.alive,
-            "records": checkpoint.records,
-            "counts": {g: len(ls) for g, ls in checkpoint.leaves.items()}}  # fmt: skip
-    arrays["meta"] = np.array(json.dumps(meta))
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]
-    tmp.replace(path)
-
-
-def load_checkpoint(path) -> SearchCheckpoint:
-    """A ``SearchCheckpoint`` written by ``save_checkpoint``.
-
-    Raises:
-        ValueError: the file is not one (named, with the fix).
-    """
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            leaves = {g: [z[f"leaf/{g}/{j}"] for j in range(c)]
-                      for g, c in meta["counts"].items()}  # fmt: skip
-            costs = {int(n.split("/", 1)[1]): z[n] for n in z.files
-                     if n.startswith("costs/")}  # fmt: skip
-    except (OSError, ValueError, KeyError) as e:
-        raise ValueError(
-            f"{path} is not a readable search checkpoint ({e}); start a new search"
-        ) from None
-    return SearchCheckpoint(meta["rung"], meta["alive"], leaves, meta["records"], costs)
