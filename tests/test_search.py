@@ -52,10 +52,10 @@ def _data(m=40):
 @pytest.fixture(scope="module")
 def halved():
     X, Y = _data()
-    result = search(
-        SPACE, X, Y, num_iterations=4, num_candidates=4, eta=2, min_iterations=2,
-        max_models=2,
-        **SETTINGS,
+    result = search(  # numpy and jax scalars are taken as Python numbers
+        SPACE, X, Y, num_iterations=np.int64(4), num_candidates=np.int32(4),
+        eta=jnp.float32(2), min_iterations=np.int64(2), max_models=np.int64(2),
+        seed=np.int64(0), **SETTINGS,
     )  # fmt: skip
     return X, Y, result
 
@@ -134,8 +134,9 @@ def test_kfold_trains_folds_and_candidates_in_one_program_exactly():
     X, Y = _data(m=31)  # classes of 14 and 17: folds of equal size, leftovers train
     space = {"learning_rate": LogUniform(0.05, 0.5), "lambd": LogUniform(0.1, 1.0)}
     result = search(
-        space, X, Y, num_iterations=3, num_candidates=2, folds=2, batch_size=8,
-        optimizer="adam", max_models=2, **SETTINGS,  # one candidate per program
+        space, X, Y, num_iterations=3, num_candidates=2, folds=np.int64(2),
+        batch_size=8, optimizer="adam", max_models=2,  # one candidate per program
+        **SETTINGS,
     )  # fmt: skip
     split = result.split
     assert split.train.shape == (2, 16) and len(result.rungs) == 1  # 7 + 8 in dev

@@ -30,6 +30,7 @@ runs before the first program compiles.
 """
 
 import functools
+import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -256,6 +257,8 @@ def search(
         space, num_candidates, sampler=sampler, grid_points=grid_points, seed=seed
     )
     rungs = halving.schedule(len(candidates), eta, min_iterations, num_iterations)
+    min_iterations = check_count("min_iterations", min_iterations)  # numpy ints too
+    seed = operator.index(seed)
     X, Y = np.asarray(X, dtype), np.asarray(Y, dtype)
     if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
         raise ValueError(
