@@ -93,6 +93,7 @@ def test_halving_candidates_equal_standalone_fit_also_when_dropped(halved):
         np.testing.assert_allclose(rec["dev_cost"], dev_cost, rtol=RTOL)
     best = result.candidates[result.best]
     assert best["dropped_after_rung"] is None and best["iterations_done"] == 4
+    # params: the best's, fit alone (the loop's last): the search's best_params
     for a, b in zip(
         jax.tree.leaves(result.best_params), jax.tree.leaves(params), strict=True
     ):
