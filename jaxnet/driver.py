@@ -147,7 +147,10 @@ def _all_finite(tree) -> jax.Array:
 
 @functools.cache
 def chunk_program(
-    config: TrainConfig, capacity: int, vmapped: bool = False, health: bool = False
+    config: TrainConfig,
+    capacity: int,
+    vmapped: bool | str = False,
+    health: bool = False,
 ):
     """``run(state, hp, data, Y, n) -> (state, costs (capacity,), params finite)``.
 
@@ -156,7 +159,9 @@ def chunk_program(
     first-layer form's terms (a minibatch run's with its ``EpochState``) and
     data is what that form takes (X for "dense"). With ``vmapped`` the state
     and hp carry a leading model axis (a sweep) and the costs are (N,
-    capacity); Y is shared, and the data along the form's ``model_axes``.
+    capacity); Y is shared, and the data along the form's ``model_axes``. With
+    ``vmapped="data"`` (dense form only) the data X and Y carry the model axis
+    too: each model trains on its own examples (``jaxnet.search``'s k-fold).
 
     With ``health``: ``run(state, hp, data, Y, n, marks)`` also returns the
     health records (``jaxnet.health.Health``, each leaf (capacity, L); a sweep
@@ -174,7 +179,8 @@ def chunk_program(
         return state, costs, _all_finite(state.params), *records
 
     if vmapped:
-        axes = (0, 0, form.model_axes, None, None, None)
+        data_axes, y_axis = _data_axes(form, vmapped)
+        axes = (0, 0, data_axes, y_axis, None, None)
         run = jax.vmap(run, in_axes=(*axes, None) if health else axes)
 
     def program(state, hp, data, Y, n, *marks):
@@ -204,7 +210,7 @@ def _observer(config: TrainConfig, hp, data, Y, marks) -> Observer:
 
 
 @functools.cache
-def cost_program(config: TrainConfig, vmapped: bool = False):
+def cost_program(config: TrainConfig, vmapped: bool | str = False):
     """``cost(params, hp, X, Y) -> J``, jitted: the lecture's J of dense params
     on the whole (X, Y), no dropout, with lambd / (2m) sum ||W||^2 when the
     config has L2. With ``vmapped`` params and hp carry the model axis and J is
@@ -215,8 +221,17 @@ def cost_program(config: TrainConfig, vmapped: bool = False):
         return model_cost(params, X, Y, config.activations, lambd=lambd)
 
     if vmapped:
-        cost = jax.vmap(cost, in_axes=(0, 0, None, None))
+        X_axis, Y_axis = (0, 0) if vmapped == "data" else (None, None)
+        cost = jax.vmap(cost, in_axes=(0, 0, X_axis, Y_axis))
     return jax.jit(cost)
+
+
+def _data_axes(form, vmapped) -> tuple:
+    """(data axes, Y axis) of a sweep's compiled chunk: shared data (the form's
+    ``model_axes``, Y None), or with ``vmapped="data"`` one X and Y per model."""
+    if vmapped == "data":
+        return 0, 0
+    return form.model_axes, None
 
 
 _COMPILED: dict = {}
@@ -262,8 +277,9 @@ def drive(
     should_stop: Callable[[], bool] | None = None,
     print_fn: Callable[[str], None] | None = None,
     max_chunk_seconds: float = MAX_CHUNK_SECONDS,
-    vmapped: bool = False,
+    vmapped: bool | str = False,
     single_chunk: bool = False,
+    capacity: int | None = None,
     check: bool = True,
     X=None,
     health_every: int | None = None,
@@ -289,8 +305,13 @@ def drive(
         print_fn: where cost lines go (default: tqdm.write, above the bar).
         max_chunk_seconds: the longest a compiled chunk should run.
         vmapped: state and hp carry a model axis (a sweep): no rollback, costs
-            (N, iterations).
+            (N, iterations); "data": data and Y carry it too (one training set
+            per model, dense form only; ``chunk_program``).
         single_chunk: run everything as one chunk (``fit``: no host round trip).
+        capacity: the compiled chunk's capacity in steps (chunks of at most
+            that many; with ``single_chunk``, all of that many). Default: sized
+            from the run's length. Runs of different lengths that pass the same
+            value share one compiled program (``jaxnet.search``'s rungs).
         check: apply the stopping rules (``fit`` returns the raw run instead).
         X: the dense training inputs (n_x, m); given, the result's
             ``final_cost`` is J of the returned params (see the module doc).
@@ -308,8 +329,9 @@ def drive(
     enter, leave = form.enter, form.leave
     on_chunk = None if on_chunk is None else _positional(on_chunk)
     if vmapped:
-        enter = jax.vmap(enter, in_axes=(0, form.model_axes))
-        leave = jax.vmap(leave, in_axes=(0, form.model_axes))
+        data_axes = _data_axes(form, vmapped)[0]
+        enter = jax.vmap(enter, in_axes=(0, data_axes))
+        leave = jax.vmap(leave, in_axes=(0, data_axes))
     if isinstance(state, Carried) and state.form != config.first_layer:
         raise ValueError(
             f"a state carried in the {state.form!r} first-layer form cannot run as "
@@ -343,9 +365,10 @@ def drive(
     state = state if in_form else _entered(enter, state, data)
     remaining = total - done
     # One compiled program per run: chunks of any length up to ``capacity``.
-    capacity = (
-        remaining if single_chunk else min(_power_of_two(remaining), MAX_CAPACITY)
-    )
+    if capacity is None:
+        capacity = (
+            remaining if single_chunk else min(_power_of_two(remaining), MAX_CAPACITY)
+        )
     steps = capacity if single_chunk else min(PROBE_STEPS, remaining)
     history = [(state, done)]  # chunk-start states a rollback may replay from
     reason, message = None, ""

@@ -33,7 +33,7 @@ from jaxnet.sweep import sweep
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = (
     "activations", "cat_classifier", "digits", "learning_rates", "regression",
-    "regularization", "vectorization",
+    "regularization", "search", "vectorization",
 )  # fmt: skip
 # alpha = 0.5: logistic regression diverges at iteration 2 (J = 134.5 > 100 x J_0)
 # and keeps its parameters after 1 iteration; the networks train on.
