@@ -24,7 +24,8 @@ def experiments_dir() -> Path:
 
 
 def list_experiments(folder: Path) -> list[tuple[str, str]]:
-    """Runnable studies in ``folder``: modules defining ``main``.
+    """Runnable studies in ``folder``: modules defining ``main``, and packages
+    whose ``__main__.py`` does (``python -m experiments.playground``).
 
     Args:
         folder: the experiments folder; may not exist.
@@ -36,8 +37,10 @@ def list_experiments(folder: Path) -> list[tuple[str, str]]:
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(folder.glob("*.py")):
-        if path.stem in HELPERS:
+    modules = [(p.stem, p) for p in folder.glob("*.py")]
+    modules += [(p.parent.name, p) for p in folder.glob("*/__main__.py")]
+    for name, path in sorted(modules):
+        if name in HELPERS:
             continue
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -46,7 +49,7 @@ def list_experiments(folder: Path) -> list[tuple[str, str]]:
         functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         if "main" in functions:
             doc = (ast.get_docstring(tree) or "").strip()
-            found.append((path.stem, doc.splitlines()[0] if doc else ""))
+            found.append((name, doc.splitlines()[0] if doc else ""))
     return found
 
 

@@ -1,6 +1,7 @@
 """Packaging: version, license, py.typed, what is installed, ``python -m jaxnet``."""
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -14,6 +15,7 @@ from jaxnet.__main__ import describe, list_experiments
 from jaxnet._version import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
+CHANGELOG = ROOT / "CHANGELOG.md"
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +23,14 @@ def pyproject():
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def test_version_is_exported():
-    assert __version__ == "0.2.0"
+def test_version_is_exported_and_is_the_changelogs_newest():
+    """The version names the CHANGELOG's newest heading: "0.4.0 (unreleased)" is
+    0.4.0.dev0, a released "0.4.0" is 0.4.0; research code pins by it."""
     assert jaxnet.__version__ == __version__
+    newest = re.search(r"^## (\S+)( \(unreleased\))?$", CHANGELOG.read_text(), re.M)
+    assert newest, "CHANGELOG.md has no '## X.Y.Z' heading"
+    number, unreleased = newest.groups()
+    assert __version__ == (f"{number}.dev0" if unreleased else number)
 
 
 def test_python_m_jaxnet(tmp_path):
@@ -57,7 +64,13 @@ def test_experiments_listed_only_when_present(tmp_path):
     )
     (folder / "helper.py").write_text("def other():\n    pass\n")
     (folder / "broken.py").write_text("def main(:\n")
-    assert list_experiments(folder) == [("study", "What it shows.")]
+    (folder / "page").mkdir()  # a package run with python -m experiments.page
+    (folder / "page" / "__init__.py").write_text("")
+    (folder / "page" / "__main__.py").write_text('"""A page."""\ndef main():\n  pass\n')
+    assert list_experiments(folder) == [
+        ("page", "A page."),
+        ("study", "What it shows."),
+    ]
 
 
 def test_only_jaxnet_is_installed(pyproject):
