@@ -246,14 +246,9 @@ def test_recording_changes_no_number_and_reads_the_printed_points(key, batch_siz
 
 
 def test_zero_init_run_records_symmetric_units_and_the_hint_says_so(key):
-    from jaxnet.runner import train_loop  # the public path, once
-
     X, Y = _data(key)
     params = init_params(key, [6, 4, 1], method="zeros", dtype=jnp.float64)
-    result = train_loop(
-        params, X, Y, activations=("tanh", "sigmoid"), num_iterations=5,
-        learning_rate=0.5, print_every=None, progress=False, health_every=2,
-    )  # fmt: skip
+    result = _run(params, X, Y, ("tanh", "sigmoid"), 5, 2, learning_rate=0.5)
     np.testing.assert_array_equal(result.health.symmetric[:, 0], [True] * 3)
     np.testing.assert_array_equal(result.health.update_ratio[0], [NA, NA])  # W = 0
     (said,) = hints(result.health, ("tanh", "sigmoid"), result.health_iterations)
