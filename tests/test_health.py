@@ -164,6 +164,9 @@ def test_vanishing_hint_names_the_sigmoid_stack():
     (said,) = hints(r, ("sigmoid", "sigmoid", "sigmoid"))
     assert said.startswith("vanishing gradients") and "[1], [2]" in said
     assert "80 % of the activations are saturated" in said
+    r = _readings(grad_norm=[1e-6, 1e-3, 0.3], saturated=[0.0, 0.0, NA])
+    (said,) = hints(r, ("sigmoid", "sigmoid", "sigmoid"))
+    assert "no unit is saturated: the small W[l] shrink it" in said
     # a ratio above VANISHING is not vanishing
     assert hints(_readings(grad_norm=[1e-3, 0.5, 1.0]), ACTS) == []
 
