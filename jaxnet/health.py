@@ -318,13 +318,17 @@ def hints(readings: Health, activations: Sequence[str], iterations=None) -> list
             "learn"
         )
         if flat:
-            sat = r.saturated[vanish][:, [l - 1 for l in flat]]
+            top = float(r.saturated[vanish][:, [l - 1 for l in flat]].max())
+            why = (
+                f"up to {100 * top:.0f} % of the activations are saturated"
+                if top > 0
+                else "no unit is saturated: the small W[l] shrink it"
+            )
             text += (
                 f". Each sigmoid/tanh layer ({_names(flat)}) multiplies the "
                 "gradient by g'(Z) <= 0.25 (sigmoid) or <= 1 (tanh) and by W; "
-                f"through this deep stack it shrinks (up to {100 * sat.max():.0f} "
-                "% of the activations are saturated). Use relu hidden layers, "
-                "Xavier/He initialization, or fewer layers"
+                f"through this deep stack it shrinks ({why}). Use relu hidden "
+                "layers, Xavier/He initialization, or fewer layers"
             )
         else:
             text += ". Initialize with He or Xavier so each layer keeps the scale"
