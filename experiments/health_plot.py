@@ -64,19 +64,23 @@ def health_record(result, activations: Sequence[str]) -> dict | None:
     }
 
 
-def _layer_lines(ax, iterations, values, log: bool) -> bool:
-    """One line per layer (skipping layers where the reading never applies);
-    whether any line was drawn."""
-    drawn = False
+def _layer_lines(ax, iterations, values, log: bool) -> str:
+    """One line per layer (skipping layers where the reading never applies).
+
+    Returns "drawn" when a line was drawn, "zero" when the reading applies but
+    is 0 at every point (nothing to show on a log axis: W = 0 gives dW = 0),
+    "none" when it applies to no layer."""
+    drawn, zero = False, False
     for l in range(values.shape[1]):
         column = np.array([np.nan if v is None else float(v) for v in values[:, l]])
+        zero |= bool(np.any(column == 0))
         if log:
             column = np.where(column > 0, column, np.nan)
         if np.all(np.isnan(column)):
             continue
         ax.plot(iterations, column, marker=".", label=f"layer {l + 1}")
         drawn = True
-    return drawn
+    return "drawn" if drawn else "zero" if zero else "none"
 
 
 def plot_health(path, records: Mapping[str, dict | None], title: str = "") -> bool:
@@ -105,8 +109,10 @@ def plot_health(path, records: Mapping[str, dict | None], title: str = "") -> bo
             values = np.array(record["readings"][field], dtype=object)
             if field == "symmetric":
                 values = values.astype(float)
-            if not _layer_lines(ax, iterations, values, log):
-                ax.text(0.5, 0.5, "not applicable", ha="center", va="center",
+            drawn = _layer_lines(ax, iterations, values, log)
+            if drawn != "drawn":
+                note = "0 at every point" if drawn == "zero" else "not applicable"
+                ax.text(0.5, 0.5, note, ha="center", va="center",
                         transform=ax.transAxes, color="grey")  # fmt: skip
             elif log:
                 ax.set_yscale("log")

@@ -280,3 +280,24 @@ def test_a_sweep_records_each_models_readings(key):
     np.testing.assert_array_equal(result.health.symmetric[:, :, 0], [[1, 1], [0, 0]])
     # W = 0: every relu unit has Z = 0, dead; the He model's are alive
     np.testing.assert_array_equal(result.health.dead[:, 0, 0], [1.0, 0.0])
+
+
+def test_health_plot_says_zero_where_a_log_panel_has_only_zeros():
+    """W = 0 gives ||dW|| = 0 at every point: the panel says so, not "not
+    applicable" (which is for readings that apply to no layer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from experiments.health_plot import _layer_lines
+
+    fig, ax = plt.subplots()
+    its = np.array([0, 10])
+    zeros = np.array([[0.0, 0.0], [0.0, 0.0]], dtype=object)
+    nones = np.array([[None, None], [None, None]], dtype=object)
+    some = np.array([[0.5, None], [0.25, None]], dtype=object)
+    assert _layer_lines(ax, its, zeros, log=True) == "zero"
+    assert _layer_lines(ax, its, nones, log=True) == "none"
+    assert _layer_lines(ax, its, some, log=True) == "drawn"
+    plt.close(fig)
