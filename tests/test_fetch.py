@@ -417,9 +417,34 @@ def test_ctrl_c_mid_transfer_leaves_nothing(hostile, tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, (out, err)
     assert err.strip().splitlines() == [
         f"interrupted while fetching {CARS}; it was not installed and no partial "
         "file was left"
     ]
     assert list((cache / "autompg").iterdir()) == []
+
+
+def test_ctrl_c_turned_into_another_error_is_still_an_interrupt(
+    tmp_path, monkeypatch, capsys
+):
+    """A library may catch the KeyboardInterrupt of a Ctrl-C mid-read and raise
+    something else (a socket closed under it); the fetch still says
+    "interrupted" and exits 130, not "FAILED" and 1."""
+    import jaxnet.data.__main__ as cli
+
+    def converted(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, mid-transfer
+            time.sleep(5)  # the handler raises here
+        except KeyboardInterrupt as e:
+            raise FetchError("cars.json: could not fetch: connection closed") from e
+        raise AssertionError("SIGINT was not delivered")
+
+    monkeypatch.setattr(cli, "fetch_file", converted)
+    before = signal.getsignal(signal.SIGINT)
+    code = main(["fetch", "autompg", "--from", str(tmp_path), "--cache", str(tmp_path)])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "interrupted while fetching" in err and "FAILED" not in err
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is restored

@@ -396,7 +396,7 @@ def test_the_server_binds_127_0_0_1_and_a_busy_port_is_one_line():
 def test_ctrl_c_stops_the_server_within_a_second_while_it_trains():
     """The command line: the URL on 127.0.0.1 is printed, a page's event
     stream is open and a run trains; SIGINT ends the process within 1 s."""
-    import httpx
+    import httpx2 as httpx  # what Starlette's test client uses (dev extra)
 
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     with subprocess.Popen(

@@ -10,9 +10,11 @@ regular file, wrong sha256) and 130 on Ctrl-C, leaving no partial file either wa
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +92,32 @@ def run_fetch(
     Ctrl-C prints one line and returns 130; the file being fetched is not
     installed and its temporary file is removed (`fetch_file`).
     """
+    with _ctrl_c_noted() as interrupted:
+        return _fetch_files(name, source, cache, deadline_s, stall_s, interrupted)
+
+
+@contextlib.contextmanager
+def _ctrl_c_noted():
+    """Note every SIGINT (then raise KeyboardInterrupt as Python does), so a
+    Ctrl-C that a library turned into another error on its way up (a socket
+    closed mid-read) is still reported as an interrupt, not a failure."""
+    interrupted: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted  # signals reach the main thread only
+        return
+
+    def note(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _fetch_files(name, source, cache, deadline_s, stall_s, interrupted) -> int:
     dest = dataset_dest(name, cache)
     print(f"fetching {name} from {source} into {dest}", flush=True)
     deadline = time.monotonic() + deadline_s
@@ -106,14 +134,14 @@ def run_fetch(
                 deadline_s=left,
                 stall_s=stall_s,
             )
-        except KeyboardInterrupt:
-            print(
-                f"interrupted while fetching {filename}; it was not installed and "
-                "no partial file was left",
-                file=sys.stderr,
-            )
-            return 128 + signal.SIGINT
-        except FetchError as e:
+        except (KeyboardInterrupt, FetchError) as e:
+            if isinstance(e, KeyboardInterrupt) or interrupted:
+                print(
+                    f"interrupted while fetching {filename}; it was not installed "
+                    "and no partial file was left",
+                    file=sys.stderr,
+                )
+                return 128 + signal.SIGINT
             print(f"  FAILED  {e}", file=sys.stderr)
             failures += 1
             continue
