@@ -14,6 +14,8 @@
   test marked ``exclusive`` (one that measures a latency: a stop within ~1 s, a
   download cut off in time) has the machine to itself: ``_machine_share`` below
   holds a shared lock around every other test and an exclusive one around it.
+  The longest files are collected first (``SLOW_FIRST``), so that with
+  ``--dist loadfile`` no long file starts last while the other process idles.
 """
 
 import fcntl
@@ -25,6 +27,33 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# Test files by how long they take (measured, longest first); the rest follow in
+# their usual order. Only the order changes, never what runs.
+SLOW_FIRST = (
+    "test_gradient_property",
+    "test_notebook",
+    "test_wide_resume",
+    "test_run_safety",
+    "test_stop_latency",
+    "test_search",
+    "test_cat_classifier",
+    "test_initialization",
+    "test_playground_browser",
+    "test_planar",
+    "test_experiment_stops",
+    "test_user_errors",
+    "test_run_folder_lock",
+    "test_distributed",
+    "test_chunks",
+    "test_health",
+    "test_playground",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).stem, len(rank)))
 
 
 @pytest.fixture
