@@ -34,16 +34,14 @@ The run folder (--out) gets metrics.json and activations.png (cost curves:
 median over seeds, interquartile band). Results: docs/activations.md.
 """
 
-import argparse
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common, records
+from experiments import cli, common, records, study_data
 from jaxnet.activations import ACTIVATIONS
-from jaxnet.data import load_catvnoncat, planar_flower
 from jaxnet.runner import cost_checkpoints, train_loop
 from jaxnet.sweep import init_stacked_params, sweep, unstack
 
@@ -63,22 +61,6 @@ DATASETS = {
         iterations=5000, level=0.2,
     ),
 }  # fmt: skip
-FLOWER_TRAIN_SEED, FLOWER_TEST_SEED, FLOWER_M = 0, 1, 400
-
-
-def _names(table, what):
-    """An argparse type: comma-separated names, each a key of ``table``."""
-
-    def parse(text):
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        if not names or any(n not in table for n in names):
-            raise argparse.ArgumentTypeError(
-                f"{what} must be among {', '.join(table)}; got {text!r}"
-            )
-        return names
-
-    parse.__name__ = f"comma-separated {what}"
-    return parse
 
 
 def build_parser():
@@ -91,37 +73,17 @@ def build_parser():
     )  # fmt: skip
     parser.add_argument(
         "--activations",
-        type=_names(ACTIVATIONS, "hidden activations"),
+        type=cli.names_of(ACTIVATIONS, "hidden activations"),
         default=list(HIDDEN),
         help="hidden activations to compare",
     )
     parser.add_argument(
         "--datasets",
-        type=_names(DATASETS, "data sets"),
+        type=cli.names_of(DATASETS, "data sets"),
         default=list(DATASETS),
         help="data sets (cats: the course's images; flower: planar_flower)",
     )
     return parser
-
-
-def load(name: str, args, dtype) -> tuple[tuple, dict]:
-    """(X, Y, X_test, Y_test) in the lecture's layout, and a description."""
-    if name == "cats":
-        data = load_catvnoncat(args.data)
-        arrays = (data.X_train, data.Y_train, data.X_test, data.Y_test)
-        about = {"source": "catvnoncat (64x64x3 images, pixels / 255)"}
-    else:
-        X, Y = planar_flower(jax.random.key(FLOWER_TRAIN_SEED), FLOWER_M)
-        X_test, Y_test = planar_flower(jax.random.key(FLOWER_TEST_SEED), FLOWER_M)
-        arrays = (X, Y, X_test, Y_test)
-        about = {
-            "source": "jaxnet.data.planar_flower",
-            "train_key": FLOWER_TRAIN_SEED,
-            "test_key": FLOWER_TEST_SEED,
-        }
-    arrays = tuple(jnp.asarray(a, dtype) for a in arrays)
-    about.update(train_size=int(arrays[0].shape[1]), test_size=int(arrays[2].shape[1]))
-    return arrays, about
 
 
 def exact(accuracies, m: int) -> np.ndarray:
@@ -269,7 +231,7 @@ def main(argv=None) -> dict:
             if getattr(args, flag) is not None:
                 s[flag] = getattr(args, flag)
         settings[dataset] = s
-    loaded = {d: load(d, args, dtype) for d in args.datasets}
+    loaded = {d: study_data.load(d, args.data, dtype) for d in args.datasets}
     run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
     with common.RunStop() as stop:
         return run(args, settings, loaded, dtype, run_dir, stop, start)

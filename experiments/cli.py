@@ -89,6 +89,21 @@ def _list(convert: Callable, what: str):
 MAX_SEED = 2**63 - 1  # jax.random.key takes a signed 64-bit integer
 
 
+def names_of(table, what: str) -> Callable[[str], list[str]]:
+    """An argparse type: comma-separated names, each a key of ``table``."""
+
+    def parse(text):
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names or any(n not in table for n in names):
+            raise argparse.ArgumentTypeError(
+                f"{what} must be among {', '.join(table)}; got {text!r}"
+            )
+        return names
+
+    parse.__name__ = f"comma-separated {what}"
+    return parse
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)

@@ -37,7 +37,6 @@ inside the compiled sweep at ~50 points), costs.png and health-<network>.png
 ||W[l]||, the update ratio, symmetric units; one line per layer).
 """
 
-import argparse
 import time
 from types import SimpleNamespace
 
@@ -45,9 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import cli, common, records
+from experiments import cli, common, records, study_data
 from experiments.health_plot import health_record, plot_health
-from jaxnet.data import load_catvnoncat, planar_flower
 from jaxnet.health import Health
 from jaxnet.params import init_params
 from jaxnet.runner import cost_checkpoints, train_loop
@@ -79,22 +77,6 @@ NETWORKS = {
         layer_dims=[2, 4, 1], hidden="tanh", learning_rate=1.2, iterations=5000,
     ),
 }  # fmt: skip
-FLOWER_TRAIN_SEED, FLOWER_TEST_SEED, FLOWER_M = 0, 1, 400
-
-
-def _names(table, what):
-    """An argparse type: comma-separated names, each a key of ``table``."""
-
-    def parse(text):
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        if not names or any(n not in table for n in names):
-            raise argparse.ArgumentTypeError(
-                f"{what} must be among {', '.join(table)}; got {text!r}"
-            )
-        return names
-
-    parse.__name__ = f"comma-separated {what}"
-    return parse
 
 
 def build_parser():
@@ -107,37 +89,17 @@ def build_parser():
     )  # fmt: skip
     parser.add_argument(
         "--networks",
-        type=_names(NETWORKS, "networks"),
+        type=cli.names_of(NETWORKS, "networks"),
         default=list(NETWORKS),
         help="networks to study",
     )
     parser.add_argument(
         "--inits",
-        type=_names(INITS, "initializations"),
+        type=cli.names_of(INITS, "initializations"),
         default=list(INITS),
         help="initializations to compare (jaxnet.params.INIT_SCALES)",
     )
     return parser
-
-
-def load(name: str, args, dtype) -> tuple[tuple, dict]:
-    """(X, Y, X_test, Y_test) in the lecture's layout, and a description."""
-    if name == "cats":
-        data = load_catvnoncat(args.data)
-        arrays = (data.X_train, data.Y_train, data.X_test, data.Y_test)
-        about = {"source": "catvnoncat (64x64x3 images, pixels / 255)"}
-    else:
-        X, Y = planar_flower(jax.random.key(FLOWER_TRAIN_SEED), FLOWER_M)
-        X_test, Y_test = planar_flower(jax.random.key(FLOWER_TEST_SEED), FLOWER_M)
-        arrays = (X, Y, X_test, Y_test)
-        about = {
-            "source": "jaxnet.data.planar_flower",
-            "train_key": FLOWER_TRAIN_SEED,
-            "test_key": FLOWER_TEST_SEED,
-        }
-    arrays = tuple(jnp.asarray(a, dtype) for a in arrays)
-    about.update(train_size=int(arrays[0].shape[1]), test_size=int(arrays[2].shape[1]))
-    return arrays, about
 
 
 def stacked_inits(key, layer_dims, inits, dtype):
@@ -367,7 +329,7 @@ def main(argv=None) -> dict:
             if getattr(args, flag) is not None:
                 s[flag] = getattr(args, flag)
         settings[network] = s
-    loaded = {n: load(n, args, dtype) for n in args.networks}
+    loaded = {n: study_data.load(n, args.data, dtype) for n in args.networks}
     run_dir = common.make_run_dir(args.out, NAME, args.overwrite)
     with common.RunStop() as stop:
         return run(args, settings, loaded, dtype, run_dir, stop, start)

@@ -24,20 +24,10 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxnet.deep import predict_proba
-from jaxnet.hyperparams import (
-    DEFAULT_LEARNING_RATE,
-    GRAD_SOURCES,
-    Hyperparams,
-    TrainConfig,
-    TrainOptions,
-    check_count,
-    check_number,
-    training_options,
-)
-from jaxnet.optimizers import as_optimizer
+from jaxnet.hyperparams import TrainOptions, check_count
 from jaxnet.params import Params
-from jaxnet.shapes import check_activations, check_examples, check_output_units
-from jaxnet.steps import TrainState, iteration, run_steps
+from jaxnet.steps import run_steps
+from jaxnet.trainer import pure_options, pure_start
 
 
 class Grid(NamedTuple):
@@ -184,47 +174,12 @@ def snapshot_trainer(
     its = snapshot_iterations(n, at)
     gaps = np.diff(its, prepend=0).astype(np.int32)  # steps before snapshot i
     tail = n - int(its[-1])
-    o = training_options(dict(options))
-    if o["first_layer"] not in ("auto", "dense") or o["mesh"] is not None:
-        raise ValueError(
-            "snapshot_trainer runs the dense first layer on one device: leave "
-            "first_layer and mesh out"
-        )
-    if o["grad"] not in GRAD_SOURCES:
-        raise ValueError(f"grad must be one of {GRAD_SOURCES}; got {o['grad']!r}")
-    names = check_activations(activations, len(activations))
-    optimizer = o["optimizer"]
-    rate = o["learning_rate"]
-    if rate is None and (optimizer is None or isinstance(optimizer, str)):
-        rate = DEFAULT_LEARNING_RATE
-    rate = None if rate is None else float(check_number("learning_rate", rate))
-    lambd = float(check_number("lambd", o["lambd"]))
-    keep_prob = float(check_number("keep_prob", o["keep_prob"]))
-    batch_size = check_count("batch_size", o["batch_size"], allow_none=True)
-    as_optimizer(optimizer, None)  # refuse a malformed optimizer now
+    pure = pure_options("snapshot_trainer", activations, options)
 
     def run(params: Params, X, Y, points) -> SnapshotRun:
-        check_activations(names, len(params))
-        check_output_units(params, names[-1])
-        dtype = jnp.result_type(jax.tree.leaves(params)[0])
-        X, Y = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
+        step, state, X, Y = pure_start(pure, params, X, Y)
+        dtype = X.dtype
         points = jnp.asarray(points, dtype)
-        check_examples(X.shape[1])
-        if rate is None:  # an optax transformation with its own rate
-            transform = as_optimizer(optimizer, None)
-        else:
-            transform = as_optimizer(optimizer, rate, params)
-        hp = Hyperparams(
-            jnp.asarray(jnp.nan if rate is None else rate, dtype),
-            jnp.asarray(lambd, dtype),
-            jnp.asarray(keep_prob, dtype),
-        )
-        config = TrainConfig(
-            names, transform.update, o["grad"], batch_size, lambd != 0, keep_prob != 1
-        )
-        step = iteration(config, hp)
-        key = jax.random.key(0) if o["key"] is None else o["key"]
-        state = TrainState(params, transform.init(params), key)
 
         def one(i, carry):
             state, costs, done = carry
@@ -234,7 +189,7 @@ def snapshot_trainer(
         def block(carry, gap):
             state, costs, done = carry
             state, costs, _ = jax.lax.fori_loop(0, gap, one, (state, costs, done))
-            snapshot = predict_proba(state.params, points, names)
+            snapshot = predict_proba(state.params, points, pure.names)
             return (state, costs, done + gap), snapshot
 
         costs = jnp.full((n,), jnp.nan, dtype)
